@@ -1,0 +1,1 @@
+"""campusmon agent: health, inventory and a durable buffer on every PC and panel."""

@@ -1,0 +1,64 @@
+"""Turn collector samples into one contract `Metrics` payload."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+from campusmon.contract import Group, Metrics, Scalar
+
+from .collectors import Collector, CollectorUnavailable, Sample
+
+_log = logging.getLogger(__name__)
+
+
+def group_samples(samples: Iterable[Sample]) -> Group:
+    """Unlabelled samples form one object; labelled ones one object per label set."""
+    flat: dict[str, Scalar] = {}
+    by_labels: dict[tuple[tuple[str, str], ...], dict[str, Scalar]] = {}
+    for s in samples:
+        if not s.labels:
+            flat[s.name] = s.value
+        else:
+            inst = by_labels.setdefault(s.labels, dict(s.labels))
+            inst[s.name] = s.value
+    if not by_labels:
+        return flat
+    instances = list(by_labels.values())
+    if flat:
+        instances.insert(0, flat)
+    return instances
+
+
+def collect_all(collectors: Mapping[str, Collector]) -> tuple[dict[str, Group], dict[str, str]]:
+    """Run every collector; one that fails is reported unavailable and never stops the others."""
+    groups: dict[str, Group] = {}
+    unavailable: dict[str, str] = {}
+    for name, collector in collectors.items():
+        try:
+            samples = collector.collect()
+        except CollectorUnavailable as exc:
+            unavailable[name] = str(exc) or "unavailable"
+            continue
+        except (OSError, RuntimeError, AttributeError, ValueError, KeyError) as exc:
+            _log.warning("collector %s failed: %s", name, exc)
+            unavailable[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        if samples:
+            groups[name] = group_samples(samples)
+    return groups, unavailable
+
+
+def build_report(
+    collectors: Mapping[str, Collector], *, campus: str, device: str, seq: int, interval: int, ts: float
+) -> Metrics:
+    groups, unavailable = collect_all(collectors)
+    return Metrics(
+        campus=campus,
+        device=device,
+        ts=ts,
+        seq=seq,
+        interval=interval,
+        metrics=groups,
+        unavailable=unavailable,
+    )

@@ -1,0 +1,5 @@
+"""`python -m campusmon` is the `campusmon` command."""
+
+from campusmon.cli import main
+
+main()

@@ -1,0 +1,298 @@
+"""`campusmon server …`, `campusmon devices`, `campusmon tickets …`, `campusmon demo`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from campusmon.config import ConfigError
+
+if TYPE_CHECKING:
+    from campusmon.server.config import ServerConfig
+    from campusmon.server.db import Database
+
+app = typer.Typer(help="Run and check the server.", no_args_is_help=True)
+tickets_app = typer.Typer(help="Fault tickets.", no_args_is_help=True)
+
+ConfigOpt = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="Server TOML config (see server/sample-server.toml).",
+    envvar="CAMPUSMON_SERVER_CONFIG",
+)
+JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+def load_config(path: Path | None) -> ServerConfig:
+    from campusmon.server.config import load_server_config
+
+    try:
+        return load_server_config(path)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def open_db(path: Path | None) -> Database:
+    from campusmon.server.db import Database
+
+    cfg = load_config(path)
+    return Database(cfg.storage.db_url)
+
+
+@app.command("run")
+def run(config: Path | None = ConfigOpt) -> None:
+    """Run the server (and, by default, its managed Mosquitto) until SIGTERM/SIGINT."""
+    from campusmon.cli import setup_logging
+    from campusmon.server.broker import BrokerError
+    from campusmon.server.service import Server
+
+    cfg = load_config(config)
+    setup_logging(cfg.log_level)
+    server = Server(cfg)
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    try:
+        server.start()
+    except BrokerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        server.stop()
+        raise typer.Exit(1) from None
+    try:
+        while not stop.wait(1.0):
+            if server.fatal.is_set():
+                break
+    finally:
+        server.stop()
+    if server.fatal.is_set():
+        raise typer.Exit(70)
+
+
+@app.command("check-config")
+def check_config(config: Path | None = ConfigOpt) -> None:
+    """Validate the config file (unknown keys, wrong types) and exit."""
+    cfg = load_config(config)
+    rules = ", ".join(k for k, r in cfg.rules.thresholds.items() if r.enabled)
+    typer.echo(
+        f"ok: broker {'managed' if cfg.broker.managed else 'external'} {cfg.broker.host}:"
+        f"{cfg.broker.port}, data in {cfg.storage.data_dir}, threshold rules: {rules or 'none'}"
+    )
+
+
+def _fmt_time(value: Any) -> str:
+    from campusmon.server.db import as_utc
+
+    value = as_utc(value)
+    if value is None:
+        return "-"
+    return str(value.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def devices(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """Live status of every device, by campus."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from campusmon.server.models import Device
+
+    db = open_db(config)
+    with db.session() as s:
+        rows = list(s.scalars(select(Device).order_by(Device.campus, Device.device)))
+    db.dispose()
+    if as_json:
+        typer.echo(json.dumps([device_dict(d) for d in rows], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(rows)} devices")
+    for col in ("campus", "device", "state", "since", "last report", "seq", "agent"):
+        table.add_column(col)
+    colors = {"online": "green", "shutdown": "dim", "lost": "bold red"}
+    for d in rows:
+        table.add_row(
+            d.campus,
+            d.device,
+            f"[{colors.get(d.state, 'yellow')}]{d.state}[/]",
+            _fmt_time(d.state_since),
+            _fmt_time(d.last_report_ts),
+            "-" if d.last_seq is None else str(d.last_seq),
+            d.agent or "-",
+        )
+    Console().print(table)
+
+
+def device_dict(d: Any) -> dict[str, Any]:
+    from campusmon.server.db import as_utc
+
+    def iso(v: Any) -> str | None:
+        return None if v is None else as_utc(v).isoformat()  # type: ignore[union-attr]
+
+    return {
+        "campus": d.campus,
+        "device": d.device,
+        "state": d.state,
+        "state_since": iso(d.state_since),
+        "state_reason": d.state_reason,
+        "last_seen": iso(d.last_seen),
+        "last_report_ts": iso(d.last_report_ts),
+        "last_seq": d.last_seq,
+        "interval_s": d.interval_s,
+        "agent": d.agent,
+    }
+
+
+def ticket_dict(t: Any, history: bool = False) -> dict[str, Any]:
+    from campusmon.server.db import as_utc
+
+    def iso(v: Any) -> str | None:
+        return None if v is None else as_utc(v).isoformat()  # type: ignore[union-attr]
+
+    out: dict[str, Any] = {
+        "id": t.id,
+        "campus": t.campus,
+        "device": t.device,
+        "problem": t.problem,
+        "subject": t.subject,
+        "severity": t.severity,
+        "status": t.status,
+        "summary": t.summary,
+        "opened_at": iso(t.opened_at),
+        "updated_at": iso(t.updated_at),
+        "resolved_at": iso(t.resolved_at),
+        "closed_at": iso(t.closed_at),
+    }
+    if history:
+        out["history"] = [
+            {
+                "at": iso(h.at),
+                "actor": h.actor,
+                "action": h.action,
+                "from": h.from_status,
+                "to": h.to_status,
+                "note": h.note,
+            }
+            for h in t.history
+        ]
+    return out
+
+
+def print_tickets(tickets: list[Any], title: str = "tickets") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(tickets)} {title}")
+    for col in ("#", "status", "severity", "campus", "device", "problem", "opened", "summary"):
+        table.add_column(col)
+    colors = {
+        "open": "bold red",
+        "acknowledged": "yellow",
+        "in_progress": "yellow",
+        "resolved": "green",
+        "closed": "dim",
+    }
+    for t in tickets:
+        table.add_row(
+            str(t.id),
+            f"[{colors.get(t.status, 'white')}]{t.status}[/]",
+            t.severity,
+            t.campus,
+            t.device + (f" {t.subject}" if t.subject else ""),
+            t.problem,
+            _fmt_time(t.opened_at),
+            t.summary,
+        )
+    Console().print(table)
+
+
+def print_ticket(t: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]Ticket #{t.id}[/] [{t.status}] {t.severity} — {t.summary}")
+    console.print(
+        f"  device {t.campus}/{t.device}{' ' + t.subject if t.subject else ''}, problem {t.problem}"
+    )
+    console.print(f"  opened {_fmt_time(t.opened_at)}, updated {_fmt_time(t.updated_at)}")
+    table = Table(title="history")
+    for col in ("when", "who", "action", "status", "note"):
+        table.add_column(col)
+    for h in t.history:
+        table.add_row(
+            _fmt_time(h.at), h.actor, h.action, f"{h.from_status or ''} → {h.to_status or ''}", h.note
+        )
+    console.print(table)
+
+
+@tickets_app.command("list")
+def tickets_list(
+    config: Path | None = ConfigOpt,
+    status: list[str] = typer.Option([], "--status", help="Only these states (repeatable)."),
+    campus: str | None = typer.Option(None, "--campus"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List tickets (all states unless --status)."""
+    from campusmon.server.models import TICKET_STATES
+    from campusmon.server.tickets import TicketService
+
+    for st in status:
+        if st not in TICKET_STATES:
+            from campusmon.config import did_you_mean
+
+            typer.echo(f"error: unknown status {st!r}{did_you_mean(st, TICKET_STATES)}", err=True)
+            raise typer.Exit(2)
+    db = open_db(config)
+    tickets = TicketService(db).list(status=status or None, campus=campus)
+    db.dispose()
+    if as_json:
+        typer.echo(json.dumps([ticket_dict(t) for t in tickets], ensure_ascii=False, indent=2))
+    else:
+        print_tickets(tickets)
+
+
+@tickets_app.command("show")
+def tickets_show(ticket_id: int, config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """One ticket with its whole history."""
+    from campusmon.server.tickets import TicketError, TicketService
+
+    db = open_db(config)
+    try:
+        t = TicketService(db).get(ticket_id)
+    except TicketError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(ticket_dict(t, history=True), ensure_ascii=False, indent=2))
+    else:
+        print_ticket(t)
+
+
+def demo(
+    devices: int = typer.Option(20, "--devices", "-n", min=4, max=500, help="Simulated devices."),
+    duration: float = typer.Option(60.0, "--duration", "-d", min=20, max=3600, help="Seconds to run."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Keep the demo's data here (default: temp)."
+    ),
+) -> None:
+    """A simulated campus on a managed broker and server, with faults injected and recovered."""
+    from campusmon.server.broker import BrokerError
+    from campusmon.server.demo import run_demo
+
+    try:
+        code = run_demo(n_devices=devices, duration=duration, data_dir=data_dir)
+    except BrokerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)

@@ -1,0 +1,1 @@
+"""campusmon probes: agentless checks (SNMP, ICMP, TCP, HTTP)."""

@@ -1,0 +1,1 @@
+"""campusmon server: ingest, storage, rules, tickets, register."""

@@ -1,0 +1,111 @@
+"""SQL model of live devices and fault tickets (SQLAlchemy 2; SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: a ticket in one of these states is "open" for the one-ticket-per-problem guarantee
+ACTIVE_STATES = ("open", "acknowledged", "in_progress")
+TICKET_STATES = (*ACTIVE_STATES, "resolved", "closed")
+_ACTIVE_SQL = "status IN ('open', 'acknowledged', 'in_progress')"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Device(Base):
+    """What the server knows live about one agent or probed device."""
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("campus", "device", name="uq_devices_campus_device"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campus: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="unknown")
+    state_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    state_reason: Mapped[str | None] = mapped_column(String(200))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_report_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seq: Mapped[int | None] = mapped_column(Integer)
+    interval_s: Mapped[int | None] = mapped_column(Integer)
+    agent: Mapped[str | None] = mapped_column(String(100))
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceHistory(Base):
+    """Append-only record of what happened to a device (state changes, recorded not paged)."""
+
+    __tablename__ = "device_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Ticket(Base):
+    """One fault. At most one active ticket per (campus, device, problem, subject): the index says so."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index(
+            "uq_tickets_one_active",
+            "campus",
+            "device",
+            "problem",
+            "subject",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+        Index("ix_tickets_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campus: Mapped[str] = mapped_column(String(64))
+    #: empty string for a ticket about a room or campus rather than one device
+    device: Mapped[str] = mapped_column(String(64), default="")
+    problem: Mapped[str] = mapped_column(String(64))
+    #: what part of the device (a mount point, a port); empty for the device as a whole
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    severity: Mapped[str] = mapped_column(String(16), default="warning")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    summary: Mapped[str] = mapped_column(String(500))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    history: Mapped[list[TicketHistory]] = relationship(
+        back_populates="ticket", order_by="TicketHistory.id", cascade="all, delete-orphan"
+    )
+
+
+class TicketHistory(Base):
+    """Append-only: every transition and note of a ticket (who, when, what)."""
+
+    __tablename__ = "ticket_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    ticket: Mapped[Ticket] = relationship(back_populates="history")

@@ -1,0 +1,203 @@
+"""The server process: (managed) broker, persistent MQTT session, one ingest worker, clean stop."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.exc import OperationalError
+
+from campusmon.contract import subscription
+
+from .broker import ManagedBroker
+from .config import ServerConfig
+from .db import Database
+from .ingest import Ingestor
+from .metrics_store import SqliteMetricStore
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received: float
+
+
+class Server:
+    """`start()` returns once connected and subscribed; `stop()` ends everything it started."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.broker: ManagedBroker | None = None
+        self.db: Database | None = None
+        self.metrics: SqliteMetricStore | None = None
+        self.ingestor: Ingestor | None = None
+        self._queue: queue.Queue[_Incoming | None] = queue.Queue(maxsize=10_000)
+        self._client: mqtt.Client | None = None
+        self._worker: threading.Thread | None = None
+        self._subscribed = threading.Event()
+        self._stopped = threading.Event()
+        #: set when the ingest worker died of a bug; `campusmon server run` then exits non-zero
+        self.fatal = threading.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self, wait_connected: float = 15.0) -> None:
+        cfg = self.config
+        cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.broker.managed:
+            self.broker = ManagedBroker(
+                cfg.storage.data_dir / "broker",
+                host=cfg.broker.host,
+                port=cfg.broker.port,
+                binary=cfg.broker.mosquitto_bin,
+                max_queued=cfg.broker.max_queued_messages,
+                max_inflight=cfg.broker.max_inflight_messages,
+            )
+            self.broker.start()
+        self.db = Database(cfg.storage.db_url)
+        self.metrics = SqliteMetricStore(cfg.storage.metrics_path)
+        self.ingestor = Ingestor(cfg, self.db, self.metrics)
+        self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
+        self._worker.start()
+        self._client = self._make_client()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = cfg.broker.session_expiry_seconds
+        self._client.connect_async(
+            cfg.broker.host,
+            cfg.broker.port,
+            keepalive=cfg.broker.keepalive,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+        if wait_connected and not self._subscribed.wait(wait_connected):
+            _log.warning("not connected to the broker after %.0f s; still trying", wait_connected)
+
+    def _make_client(self) -> mqtt.Client:
+        b = self.config.broker
+        # manual_ack: a message is acknowledged only after it is stored, so a kill -9 loses nothing
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=b.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        if b.username:
+            client.username_pw_set(b.username, b.password)
+        if b.tls_ca is not None:
+            client.tls_set(
+                ca_certs=str(b.tls_ca),
+                certfile=str(b.tls_cert) if b.tls_cert else None,
+                keyfile=str(b.tls_key) if b.tls_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        self._queue.put(None)
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.db is not None:
+            self.db.dispose()
+        if self.broker is not None:
+            self.broker.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._subscribed.is_set()
+
+    # -- MQTT callbacks (network thread) ---------------------------------------------------------
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            _log.error("broker refused the server: %s", reason)
+            return
+        _log.info(
+            "connected to broker %s:%s (session present: %s)",
+            self.config.broker.host,
+            self.config.broker.port,
+            flags.session_present,
+        )
+        client.subscribe(subscription(self.config.broker.root), qos=1)
+        self._subscribed.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        self._subscribed.clear()
+        if not self._stopped.is_set():
+            _log.warning("lost the broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # blocks when the worker is far behind: backpressure reaches the broker, which queues
+        self._queue.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time()))
+
+    # -- the worker --------------------------------------------------------------------------------
+    def _work(self) -> None:
+        """Handle messages in arrival order; acknowledge each only once it is safely stored."""
+        assert self.ingestor is not None
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                if not self._handle_with_retry(item):
+                    return  # stopping while the database is down: the broker redelivers it
+                if item.qos > 0 and self._client is not None:
+                    self._client.ack(item.mid, item.qos)
+        except BaseException:
+            # an unexpected bug: stop loudly so the service manager restarts us; unacked
+            # messages stay with the broker
+            _log.critical("ingest worker died", exc_info=True)
+            self.fatal.set()
+            raise
+
+    def _handle_with_retry(self, item: _Incoming) -> bool:
+        assert self.ingestor is not None
+        backoff = 0.5
+        while True:
+            try:
+                self.ingestor.handle(item.topic, item.payload, received=item.received)
+                return True
+            except (OperationalError, sqlite3.OperationalError) as exc:
+                # database unavailable or locked: keep the message, retry
+                self.ingestor.count("storage_retry")
+                _log.error("storage unavailable (%s); retrying in %.1f s", exc, backoff)
+                if self._stopped.wait(backoff):
+                    return False
+                backoff = min(backoff * 2, 30.0)
