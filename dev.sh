@@ -2,14 +2,13 @@
 # campusmon developer entry point. On a fresh Debian/Ubuntu machine:
 #   bash dev.sh demo   install what is missing, then run the demo (campusmon demo)
 #   bash dev.sh test   install what is missing, then run lint, type checks and the whole test suite
-# Everything it installs: Debian packages (only those missing) and a virtualenv in .venv.
+# Everything it installs: Debian packages that are missing (mosquitto, snmpd, postgresql,
+# python3-venv) and a virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-# Debian packages the product and its tests run against (real brokers and agents, never mocks)
-APT_PACKAGES=(mosquitto mosquitto-clients snmpd snmp)
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
@@ -22,6 +21,8 @@ system_deps() {
   local missing=()
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto mosquitto-clients)
   command -v snmpd >/dev/null || [ -x /usr/sbin/snmpd ] || missing+=(snmpd snmp)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
+  command -v runuser >/dev/null || missing+=(util-linux)
   "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"

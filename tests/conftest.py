@@ -47,3 +47,15 @@ def server_factory(tmp_path: Path, mosquitto: MosquittoProcess):
     yield make
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """SQLAlchemy URL of a private PostgreSQL server (one per test session; tests use own schemas/data)."""
+    from tests.support.postgres import PostgresProcess
+
+    pg = PostgresProcess().start()
+    try:
+        yield pg.url
+    finally:
+        pg.stop()
