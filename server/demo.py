@@ -246,7 +246,7 @@ def run_demo(n_devices: int = 20, duration: float = 60.0, data_dir: Path | None 
                 time.sleep(0.25)
     except KeyboardInterrupt:
         interrupted = True
-        console.print("[yellow]interrupted: stopping everything[/]")
+        console.print("\n[yellow]interrupted: stopping everything[/]")
     finally:
         agent.stop()
         for dev in fleet.values():
