@@ -24,11 +24,12 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
-from campusmon.contract import Metrics, Status, encode, topic
+from campusmon.contract import Metrics, Scalar, Status, encode, topic
 from campusmon.server.demo import free_port
 
 
 def report(device: str, seq: int) -> bytes:
+    cores: list[dict[str, Scalar]] = [{"core": str(i), "cpu_core_usage_percent": 10.0 + i} for i in range(4)]
     return encode(
         Metrics(
             campus="bench",
@@ -39,7 +40,7 @@ def report(device: str, seq: int) -> bytes:
             metrics={
                 "cpu": [
                     {"cpu_usage_percent": 12.5, "cpu_count": 4, "cpu_load1": 0.4},
-                    *({"core": str(i), "cpu_core_usage_percent": 10.0 + i} for i in range(4)),
+                    *cores,
                 ],
                 "memory": {
                     "memory_total_bytes": 8 << 30,
