@@ -26,8 +26,12 @@ class ConfigError(ValueError):
 
 
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """A hint for a typo; transposed letters (`prot` for `port`) win over other near matches."""
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    best = next((c for c in close if sorted(c) == sorted(word)), close[0])
+    return f" (did you mean {best!r}?)"
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -162,9 +166,10 @@ def apply_env(
         for i, part in enumerate(path):
             hints = typing.get_type_hints(target_cls) if dataclasses.is_dataclass(target_cls) else {}
             if part not in hints:
-                raise ConfigError(
-                    f"environment variable {name}: unknown key {part!r}{did_you_mean(part, hints)}"
-                )
+                hint = did_you_mean(part, hints)
+                if i == 0 and not hint:
+                    break  # a section of another campusmon program sharing the environment
+                raise ConfigError(f"environment variable {name}: unknown key {part!r}{hint}")
             if i == len(path) - 1:
                 value = _parse_env_value(raw)
                 tp = hints[part]

@@ -51,6 +51,10 @@ def test_env_overrides(tmp_path: Path) -> None:
     assert cfg.mqtt.host == "broker.school"
     with pytest.raises(ConfigError, match="did you mean 'interval'"):
         load(AgentConfig, None, environ={"CAMPUSMON_AGENT__INTERVL": "3"})
+    with pytest.raises(ConfigError, match="did you mean 'agent'"):
+        load(AgentConfig, None, environ={"CAMPUSMON_AGNET__INTERVAL": "3"})
+    # the server's sections in a shared environment do not concern the agent
+    assert load(AgentConfig, None, environ={"CAMPUSMON_BROKER__PORT": "1884"}).mqtt.port == 1883
 
 
 def test_server_config_errors(tmp_path: Path) -> None:

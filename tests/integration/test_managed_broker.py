@@ -1,0 +1,118 @@
+"""The server's managed Mosquitto: written config, supervised (restarted when it dies), stopped with us."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from campusmon.server.broker import BrokerError, ManagedBroker, port_open
+from tests.support.mosquitto import free_port
+from tests.support.mqtt import wait_until
+
+
+def test_restarted_after_a_crash_and_stopped_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    broker = ManagedBroker(tmp_path / "broker", port=port)
+    broker.start()
+    try:
+        conf = broker.config_path.read_text()
+        assert f"listener {port} 127.0.0.1" in conf
+        assert "max_queued_messages 200000" in conf
+        first = broker.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        assert wait_until(lambda: broker.restarts == 1 and port_open("127.0.0.1", port), timeout=15)
+        assert broker.pid != first
+    finally:
+        broker.stop()
+    assert not port_open("127.0.0.1", port)
+    assert (
+        broker.pid is not None
+        and not psutil.pid_exists(broker.pid)
+        or psutil.Process(broker.pid).status() == psutil.STATUS_ZOMBIE
+    )
+
+
+def test_busy_port_and_missing_binary_are_clear_errors(tmp_path: Path, mosquitto) -> None:
+    with pytest.raises(BrokerError, match="already in use"):
+        ManagedBroker(tmp_path / "b1", port=mosquitto.port).start()
+    with pytest.raises(BrokerError, match="apt-get install -y mosquitto"):
+        ManagedBroker(tmp_path / "b2", port=free_port(), binary="no-such-mosquitto").start()
+
+
+def test_server_run_process_with_managed_broker_and_cli(tmp_path: Path) -> None:
+    """`campusmon server run` starts its broker, takes reports, and SIGTERM stops both (exit 0)."""
+    port = free_port()
+    env = dict(os.environ, CAMPUSMON_BROKER__PORT=str(port), CAMPUSMON_STORAGE__DATA_DIR=str(tmp_path / "d"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "campusmon", "server", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    agent_cfg = tmp_path / "agent.toml"
+    agent_cfg.write_text(
+        f'[agent]\ncampus = "north"\ndevice = "pc-1"\ninterval = 1\n'
+        f'state_dir = "{tmp_path / "s"}"\n[mqtt]\nport = {port}\n',
+        encoding="utf-8",
+    )
+    agent = None
+    try:
+        assert wait_until(lambda: port_open("127.0.0.1", port), timeout=20)
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "campusmon", "agent", "run", "-c", str(agent_cfg)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def devices() -> list[dict[str, Any]]:
+            out = subprocess.run(
+                [sys.executable, "-m", "campusmon", "devices", "--json"],
+                env=env,
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout
+            return list(json.loads(out))
+
+        assert wait_until(
+            lambda: any(
+                d["device"] == "pc-1" and d["state"] == "online" and (d["last_seq"] or 0) >= 1
+                for d in devices()
+            ),
+            timeout=30,
+            every=0.5,
+        )
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(10) == 0
+        assert wait_until(lambda: devices()[0]["state"] == "shutdown", timeout=10, every=0.3)
+        tickets = subprocess.run(
+            [sys.executable, "-m", "campusmon", "tickets", "list", "--json"],
+            env=env,
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+        assert json.loads(tickets) == []
+        broker_pid = int(
+            next(p.pid for p in psutil.Process(server.pid).children() if "mosquitto" in p.name())
+        )
+    finally:
+        if agent is not None and agent.poll() is None:
+            agent.kill()
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(20)
+    assert code == 0, server.stdout.read().decode() if server.stdout else ""
+    time.sleep(0.2)
+    assert not psutil.pid_exists(broker_pid)
+    assert not port_open("127.0.0.1", port)
