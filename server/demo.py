@@ -28,6 +28,7 @@ from sqlalchemy import select
 
 from .config import (
     BrokerSettings,
+    ScheduleSettings,
     ServerConfig,
     StorageSettings,
     ThresholdRuleSettings,
@@ -171,7 +172,10 @@ def run_demo(n_devices: int = 20, duration: float = 60.0, data_dir: Path | None 
         subject_label="mount",
     )
     cfg = ServerConfig(
-        broker=BrokerSettings(managed=True, port=port), storage=StorageSettings(data_dir=workdir / "server")
+        broker=BrokerSettings(managed=True, port=port),
+        storage=StorageSettings(data_dir=workdir / "server"),
+        # the demo runs at any wall-clock time: every hour is school hours, so its faults are paged
+        schedule=ScheduleSettings(default="always"),
     )
     cfg.rules.thresholds = rules
     server = Server(cfg)
