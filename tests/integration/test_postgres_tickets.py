@@ -36,7 +36,7 @@ def test_one_active_ticket_per_problem_is_a_database_constraint(postgres: str) -
     finally:
         with db.engine.begin() as conn:
             conn.exec_driver_sql(
-                "DROP TABLE IF EXISTS notify_outbox, ticket_devices, ticket_history, tickets, device_history, devices, "
-                "alembic_version CASCADE"
+                "DROP TABLE IF EXISTS notify_outbox, ticket_devices, ticket_history, tickets, "
+                "device_history, devices, alembic_version CASCADE"
             )
         db.dispose()
