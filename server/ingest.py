@@ -457,6 +457,7 @@ class Ingestor:
                 rule = self.rule(problem, campus, device)
                 if rule is not None:
                     self._open_down(campus, device, problem, now_ts, rule)
+        self.count("sweeps")
 
     def _check_stale(self, d: Device, now_ts: float) -> None:
         key = (d.campus, d.device)
