@@ -118,7 +118,7 @@ def test_clean_shutdown_evening_no_ticket_not_on_next_morning_one_room_ticket(ma
     clock.set("2026-12-02 18:05")  # the panel loses power after school: recorded, not paged
     devs["c302-panel"].vanish()
     assert wait_until(lambda: states(server)["c302-panel"] == "lost", timeout=10)
-    svc = TicketService(server.db)  # type: ignore[arg-type]
+    svc = TicketService(server.db)
     for when in ("2026-12-02 18:10", "2026-12-02 23:00", "2026-12-03 06:00", "2026-12-03 07:35"):
         clock.set(when)
         assert sweeps_after(server)
@@ -174,7 +174,7 @@ def test_ten_devices_behind_one_switch_one_ticket_then_resolved(make_server, mos
     for t in drops:
         t.join()
     assert time.monotonic() - started < 5
-    svc = TicketService(server.db)  # type: ignore[arg-type]
+    svc = TicketService(server.db)
 
     def grouped() -> bool:
         ts = svc.list()
@@ -211,7 +211,7 @@ def test_disk_for_duration_hysteresis_and_recovery(make_server, mosquitto) -> No
     pub = publisher(mosquitto.host, mosquitto.port)
     base = time.time() - 88  # reports spread over the last 88 s (within 3 intervals: not stale)
     seq = 0
-    svc = TicketService(server.db)  # type: ignore[arg-type]
+    svc = TicketService(server.db)
 
     def report(offset: float, pct: float) -> None:
         nonlocal seq
