@@ -300,7 +300,11 @@ class Ingestor:
         grouped: set[tuple[str, str]] = set()
         for campus in sorted({c for c, _ in candidates}):
             mine = [d for c, d in candidates if c == campus]
-            pool = sorted(set(mine) | set(self._recent_lost(campus, received)))
+            others = set(self._recent_lost(campus, received)) - set(mine)
+            with self.db.session() as s:
+                # devices already in a group (or the cause of one) stay there; own tickets are absorbed
+                others = {d for d in others if self._own_or_none(TicketService.covering(s, campus, d), d)}
+            pool = sorted(set(mine) | others)
             by_switch: dict[str, list[str]] = defaultdict(list)
             by_room: dict[str, list[str]] = defaultdict(list)
             for d in pool:
@@ -350,6 +354,10 @@ class Ingestor:
                 self._note_opened(opened.created, opened.ticket_id, f"room {room}")
                 grouped |= {(campus, d) for d in devs}
         return all(c in grouped for c in candidates)
+
+    @staticmethod
+    def _own_or_none(ticket: Ticket | None, device: str) -> bool:
+        return ticket is None or (ticket.device == device and ticket.problem in DOWN_PROBLEMS)
 
     def _absorb(self, campus: str, devices: list[str], group_id: int, now: datetime) -> None:
         """Own device tickets opened before the group formed are resolved into the group's ticket."""

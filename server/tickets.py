@@ -99,7 +99,7 @@ class TicketService:
             select(Ticket).where(
                 Ticket.campus == campus,
                 Ticket.device == device,
-                Ticket.problem.in_(DOWN_PROBLEMS),
+                Ticket.problem.in_((*DOWN_PROBLEMS, "upstream_down")),
                 Ticket.status.in_(ACTIVE_STATES),
             )
         ).first()
