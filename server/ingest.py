@@ -299,8 +299,17 @@ class Ingestor:
         n_min = self.config.rules.group_min_devices
         grouped: set[tuple[str, str]] = set()
         for campus in sorted({c for c, _ in candidates}):
+            topo = self.topology
             mine = [d for c, d in candidates if c == campus]
-            others = set(self._recent_lost(campus, received)) - set(mine)
+            switches = {up.switch for d in mine if (up := topo.upstream_of(campus, d)) is not None}
+            rooms = {r for d in mine if (r := topo.room_of(campus, d)) is not None}
+            if not switches and not rooms:
+                continue  # nothing to group these devices with
+            others = {
+                d
+                for d in self._recent_lost(campus, received)
+                if d not in mine and self._related(campus, d, switches, rooms)
+            }
             with self.db.session() as s:
                 # devices already in a group (or the cause of one) stay there; own tickets are absorbed
                 others = {d for d in others if self._own_or_none(TicketService.covering(s, campus, d), d)}
@@ -318,8 +327,8 @@ class Ingestor:
             for switch, devs in sorted(by_switch.items()):
                 if len(devs) < n_min or not set(devs) & set(mine):
                     continue
-                rooms = {self.topology.room_of(campus, d) for d in devs}
-                room = rooms.pop() if len(rooms) == 1 else ""
+                seen_rooms = {self.topology.room_of(campus, d) for d in devs}
+                room = seen_rooms.pop() if len(seen_rooms) == 1 else ""
                 opened = self.tickets.open(
                     campus=campus,
                     device=switch,
@@ -354,6 +363,10 @@ class Ingestor:
                 self._note_opened(opened.created, opened.ticket_id, f"room {room}")
                 grouped |= {(campus, d) for d in devs}
         return all(c in grouped for c in candidates)
+
+    def _related(self, campus: str, device: str, switches: set[str], rooms: set[str]) -> bool:
+        up = self.topology.upstream_of(campus, device)
+        return (up is not None and up.switch in switches) or self.topology.room_of(campus, device) in rooms
 
     @staticmethod
     def _own_or_none(ticket: Ticket | None, device: str) -> bool:
@@ -422,11 +435,7 @@ class Ingestor:
         hold = self.config.rules.group_hold_seconds
         with self.db.session() as s:
             devices = list(s.scalars(select(Device).where(Device.state.in_(("lost", "shutdown", "online")))))
-            covered = {
-                (d.campus, d.device)
-                for d in devices
-                if d.state != "online" and TicketService.covering(s, d.campus, d.device)
-            }
+            covered = TicketService.covered_devices(s)
         down: list[tuple[str, str]] = []
         off: list[tuple[str, str]] = []
         for d in devices:

@@ -116,6 +116,21 @@ class TicketService:
             )
         ).first()
 
+    @staticmethod
+    def covered_devices(s: Session) -> set[tuple[str, str]]:
+        """Every (campus, device) some active ticket already says is down (two queries, for sweeps)."""
+        own = s.execute(
+            select(Ticket.campus, Ticket.device).where(
+                Ticket.problem.in_((*DOWN_PROBLEMS, "upstream_down")), Ticket.status.in_(ACTIVE_STATES)
+            )
+        ).all()
+        grouped = s.execute(
+            select(TicketDevice.campus, TicketDevice.device)
+            .join(Ticket, TicketDevice.ticket_id == Ticket.id)
+            .where(TicketDevice.recovered_at.is_(None), Ticket.status.in_(ACTIVE_STATES))
+        ).all()
+        return {(c, d) for c, d in (*own, *grouped)}
+
     def _recent_resolved(
         self, s: Session, campus: str, device: str, problem: str, subject: str, at: datetime
     ) -> Ticket | None:
