@@ -154,3 +154,23 @@ def test_sample_config_and_defaults(tmp_path: Path) -> None:
     assert cfg.schedule.timezone == "Asia/Shanghai"
     only = load_server_config(write(tmp_path, "[rules.builtin.report_stale]\nenabled = false\n"))
     assert not only.rules.builtin["report_stale"].enabled and only.rules.builtin["device_down"].enabled
+
+
+def test_every_channel_kind_and_builtin_rule_is_registered() -> None:
+    import typing
+
+    from campusmon.server.config import BUILTIN_RULES, ChannelSettings, default_builtin_rules
+    from campusmon.server.notify import SENDERS
+    from campusmon.server.notify.templates import PROBLEMS
+
+    kinds = typing.get_args(typing.get_type_hints(ChannelSettings)["kind"])
+    assert set(kinds) == set(SENDERS)
+    assert set(default_builtin_rules()) == set(BUILTIN_RULES)
+    for lang in ("zh-CN", "en"):  # every problem the server can open has a name in both languages
+        assert set(BUILTIN_RULES) | {
+            "disk_full",
+            "memory_saturated",
+            "cpu_saturated",
+            "upstream_down",
+            "room_down",
+        } <= set(PROBLEMS[lang])
