@@ -92,6 +92,8 @@ class Ingestor:
         self._reject_log = RateLimitedLog(config.ingest.reject_log_per_minute)
         self.root = config.broker.root
         self._stale: set[tuple[str, str]] = set()
+        #: silence is counted from our own start at the earliest (we were not listening before)
+        self.started = clock()
         with db.session() as s:
             for t in s.scalars(
                 select(Ticket).where(Ticket.problem == "report_stale", Ticket.status.in_(ACTIVE_STATES))
@@ -481,7 +483,7 @@ class Ingestor:
         seen = as_utc(d.last_seen)
         if key in self._stale or seen is None or not d.interval_s:
             return
-        silent = now_ts - seen.timestamp()
+        silent = now_ts - max(seen.timestamp(), self.started)
         if silent < d.interval_s * self.config.rules.stale_intervals:
             return
         rule = self.rule("report_stale", d.campus, d.device)

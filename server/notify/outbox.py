@@ -188,10 +188,7 @@ class ChannelWorker:
             batch = rows
         else:
             batch = rows[:1]
-        try:
-            msg = self._message(batch)
-        except KeyError:  # pragma: no cover - rows of deleted tickets are removed by the FK cascade
-            return 0.0
+        msg = self._message(batch)
         self.bucket.take()
         try:
             self.sender(self.channel, msg)

@@ -22,6 +22,9 @@ from campusmon.contract import Metrics, encode
 from campusmon.server.config import (
     BrokerSettings,
     CampusTopologySettings,
+    ChannelSettings,
+    NotifySettings,
+    RouteSettings,
     ScheduleSettings,
     ServerConfig,
     StorageSettings,
@@ -34,6 +37,7 @@ from campusmon.server.simulator import SimDevice
 from campusmon.server.tickets import TicketService
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt import publisher, wait_until
+from tests.support.receivers import RobotReceiver
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -243,3 +247,43 @@ def test_disk_for_duration_hysteresis_and_recovery(make_server, mosquitto) -> No
     assert "back to 80" in svc.get(ticket.id).history[-1].note
     pub.disconnect()
     pub.loop_stop()
+
+
+@pytest.mark.slow
+def test_power_cut_reaches_wecom_and_dingtalk_robots(make_server, mosquitto) -> None:
+    wecom = RobotReceiver(kind="wecom")
+    ding = RobotReceiver(kind="dingtalk", secret="SECtest-secret")
+    try:
+
+        def edit(cfg: ServerConfig) -> None:
+            cfg.schedule = ScheduleSettings(default="always")
+            cfg.notify = NotifySettings(
+                language="zh-CN",
+                ticket_url="https://mon.school.cn/tickets/{id}",
+                channels={
+                    "wecom": ChannelSettings(kind="wecom", url=wecom.url),
+                    "ding": ChannelSettings(
+                        kind="dingtalk", url=ding.url, secret="SECtest-secret", language="en"
+                    ),
+                },
+                routes=[RouteSettings(channels=["wecom", "ding"], severities=["critical"])],
+            )
+
+        server = make_server(edit)
+        (dev,) = fleet(mosquitto, ["c305-panel"]).values()
+        assert wait_until(lambda: states(server).get("c305-panel") == "online", timeout=10)
+        dev.vanish()
+        assert wecom.wait_for(lambda got: len(got) == 1, timeout=10)
+        assert ding.wait_for(lambda got: len(got) == 1, timeout=10)
+        zh = wecom.received[0].body["markdown"]["content"]
+        assert "新工单 #1" in zh and "c305-panel" in zh and "https://mon.school.cn/tickets/1" in zh
+        en = ding.received[0].body["markdown"]
+        assert en["title"].startswith("[critical] New ticket #1") and "device down" in en["text"]
+        dev.connect()
+        assert wecom.wait_for(lambda got: len(got) == 2, timeout=10)
+        assert "工单已解决 #1" in wecom.received[1].body["markdown"]["content"]
+        assert wecom.rejected == [] and ding.rejected == []
+        dev.shutdown("test over")
+    finally:
+        wecom.close()
+        ding.close()
