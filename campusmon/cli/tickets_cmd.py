@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .server_cmd import ConfigOpt, JsonOpt, fmt_time, open_db
+from .server_cmd import ConfigOpt, JsonOpt, fmt_time, load_config
 
 if TYPE_CHECKING:
     from campusmon.server.tickets import TicketService
@@ -29,9 +29,20 @@ def _author(by: str | None) -> str:
 
 
 def _service(config: Path | None) -> TicketService:
+    """The ticket service as the server builds it: changes made here are notified by the server."""
+    from campusmon.server.db import Database
+    from campusmon.server.notify import Router
     from campusmon.server.tickets import TicketService
 
-    return TicketService(open_db(config))
+    cfg = load_config(config)
+    r = cfg.rules
+    return TicketService(
+        Database(cfg.storage.db_url),
+        reopen_window_seconds=r.reopen_window_seconds,
+        flapping_count=r.flapping_count,
+        flapping_window_seconds=r.flapping_window_seconds,
+        on_event=Router(cfg.notify),
+    )
 
 
 def _fail(exc: Exception) -> typer.Exit:

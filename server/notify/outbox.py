@@ -144,86 +144,87 @@ class ChannelWorker:
         self.failures = 0
         self.thread = threading.Thread(target=self._run, name=f"notify-{name}", daemon=True)
 
-    def _due(self, now: datetime) -> list[NotifyOutbox]:
-        with self.db.session() as s:
-            return list(
-                s.scalars(
-                    select(NotifyOutbox)
-                    .where(
-                        NotifyOutbox.channel == self.name,
-                        NotifyOutbox.status == "pending",
-                        NotifyOutbox.next_attempt_at <= now,
-                    )
-                    .order_by(NotifyOutbox.id)
-                    .limit(self.BATCH)
+    def _due(self, s: Session, now: datetime) -> list[NotifyOutbox]:
+        # several servers on one PostgreSQL: each row is claimed by one sender (SKIP LOCKED);
+        # SQLite ignores FOR UPDATE and has one server
+        return list(
+            s.scalars(
+                select(NotifyOutbox)
+                .where(
+                    NotifyOutbox.channel == self.name,
+                    NotifyOutbox.status == "pending",
+                    NotifyOutbox.next_attempt_at <= now,
                 )
+                .order_by(NotifyOutbox.id)
+                .limit(self.BATCH)
+                .with_for_update(skip_locked=True)
             )
+        )
 
-    def _message(self, rows: list[NotifyOutbox]) -> Message:
-        with self.db.session() as s:
-            ids = {r.ticket_id for r in rows}
-            tickets = {
-                t.id: _info(t)
-                for t in s.scalars(
-                    select(Ticket).where(Ticket.id.in_(ids)).options(selectinload(Ticket.affected))
-                )
-            }
+    def _message(self, s: Session, rows: list[NotifyOutbox]) -> Message | None:
+        ids = {r.ticket_id for r in rows}
+        tickets = {
+            t.id: _info(t)
+            for t in s.scalars(
+                select(Ticket).where(Ticket.id.in_(ids)).options(selectinload(Ticket.affected))
+            )
+        }
         items = [(tickets[r.ticket_id], r.event) for r in rows if r.ticket_id in tickets]
+        if not items:
+            return None
         if len(items) == 1:
             t, event = items[0]
             return render(t, event, self.lang, self.tz, self.settings.ticket_url)
         return render_digest(items, self.lang, self.tz, self.settings.ticket_url)
 
     def deliver_once(self) -> float:
-        """Send what is due (one message, or one digest); returns how long to wait before the next try."""
+        """Send what is due (one message, or one digest); returns how long to wait before the next try.
+
+        The rows stay claimed (locked on PostgreSQL) from selection until they are marked."""
         now = utcnow()
-        rows = self._due(now)
-        if not rows:
-            return self.settings.poll_seconds
-        wait = self.bucket.wait_seconds()
-        if wait > 0:
-            return wait
-        # many waiting, or not enough budget left to send them one by one: one digest for all of them
-        if len(rows) >= self.channel.digest_min or len(rows) > self.bucket.available():
-            batch = rows
-        else:
-            batch = rows[:1]
-        msg = self._message(batch)
-        self.bucket.take()
-        try:
-            self.sender(self.channel, msg)
-        except DeliveryError as exc:
-            self.failures += 1
-            self._failed(batch, str(exc), now)
-            _log.warning("notification channel %s: %s (will retry)", self.name, exc)
-            return 0.0
-        self.sent += 1
         with self.db.session() as s:
-            for r in batch:
-                row = s.get(NotifyOutbox, r.id)
-                if row is not None:
-                    row.status = "sent"
-                    row.sent_at = utcnow()
-                    row.attempts += 1
+            rows = self._due(s, now)
+            if not rows:
+                return self.settings.poll_seconds
+            wait = self.bucket.wait_seconds()
+            if wait > 0:
+                return wait
+            # many waiting, or not enough budget left to send them one by one: one digest for them all
+            if len(rows) >= self.channel.digest_min or len(rows) > self.bucket.available():
+                batch = rows
+            else:
+                batch = rows[:1]
+            msg = self._message(s, batch)
+            if msg is None:
+                return 0.0
+            self.bucket.take()
+            try:
+                self.sender(self.channel, msg)
+            except DeliveryError as exc:
+                self.failures += 1
+                self._failed(batch, str(exc), now)
+                _log.warning("notification channel %s: %s (will retry)", self.name, exc)
+                return 0.0
+            self.sent += 1
+            for row in batch:
+                row.status = "sent"
+                row.sent_at = utcnow()
+                row.attempts += 1
         return 0.0
 
     def _failed(self, batch: list[NotifyOutbox], error: str, now: datetime) -> None:
         max_age = timedelta(hours=self.settings.max_age_hours)
-        with self.db.session() as s:
-            for r in batch:
-                row = s.get(NotifyOutbox, r.id)
-                if row is None:
-                    continue
-                row.attempts += 1
-                row.last_error = error[:1000]
-                backoff = min(2.0 * 2 ** (row.attempts - 1), self.settings.max_backoff_seconds)
-                row.next_attempt_at = now + timedelta(seconds=backoff)
-                created = as_utc(row.created_at) or now
-                if now - created > max_age:
-                    row.status = "failed"
-                    _log.error(
-                        "notification %s to %s given up after %s attempts", row.id, self.name, row.attempts
-                    )
+        for row in batch:
+            row.attempts += 1
+            row.last_error = error[:1000]
+            backoff = min(2.0 * 2 ** (row.attempts - 1), self.settings.max_backoff_seconds)
+            row.next_attempt_at = now + timedelta(seconds=backoff)
+            created = as_utc(row.created_at) or now
+            if now - created > max_age:
+                row.status = "failed"
+                _log.error(
+                    "notification %s to %s given up after %s attempts", row.id, self.name, row.attempts
+                )
 
     def _run(self) -> None:
         while not self.stopping.is_set():

@@ -210,3 +210,36 @@ def test_rate_limit_turns_a_storm_into_a_digest(tmp_path: Path, robot) -> None:
 def _all_sent(db: Database) -> bool:
     with db.session() as s:
         return {r.status for r in s.scalars(select(NotifyOutbox))} == {"sent"}
+
+
+def test_two_servers_on_postgresql_send_each_notification_once(postgres: str, robot) -> None:
+    r = robot("webhook")
+    db = Database(postgres)
+    settings = NotifySettings(
+        language="en",
+        channels={"ops": ChannelSettings(kind="webhook", url=r.url, digest_min=1000, rate_per_minute=10_000)},
+        routes=[RouteSettings(channels=["ops"])],
+        poll_seconds=0.05,
+    )
+    svc = TicketService(db, on_event=Router(settings))
+    first, second = Dispatcher(settings, db, SH), Dispatcher(settings, db, SH)
+    try:
+        first.start()
+        second.start()
+        for i in range(40):
+            svc.open(campus="main", device=f"pc-{i:02d}", problem="device_down", summary="down")
+        want = [f"pc-{i:02d}" for i in range(40)]
+        assert r.wait_for(lambda got: len({d for x in got for d in _devices(x.body)}) == 40, timeout=20)
+        assert wait_until(lambda: _all_sent(db), timeout=10)
+        sent = sorted(d for x in r.received for d in _devices(x.body))
+        assert sent == want  # nothing twice
+        assert first.workers["ops"].sent > 0 and second.workers["ops"].sent > 0
+    finally:
+        first.stop()
+        second.stop()
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "DROP TABLE IF EXISTS notify_outbox, ticket_devices, ticket_history, tickets, "
+                "device_history, devices, alembic_version CASCADE"
+            )
+        db.dispose()

@@ -93,3 +93,25 @@ def test_check_config_reports_rules_schedule_and_channels(env: Path, tmp_path: P
     cfg.write_text("[rules.builtin.report_stal]\nenabled = false\n", encoding="utf-8")
     code, out = run("server", "check-config", "--config", str(cfg))
     assert code == 2 and "did you mean 'report_stale'" in out
+
+
+def test_manual_ticket_is_queued_for_notification(env: Path, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from campusmon.server.models import NotifyOutbox
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(
+        f'[storage]\ndata_dir = "{env}"\n[notify.channels.it]\nkind = "webhook"\nurl = "http://127.0.0.1:9/hook"\n'
+        '[[notify.routes]]\nchannels = ["it"]\n',
+        encoding="utf-8",
+    )
+    assert run("tickets", "open", "--config", str(cfg), "--room", "302", "--summary", "no sound")[0] == 0
+    assert run("tickets", "resolve", "1", "--config", str(cfg))[0] == 0
+    db = Database(f"sqlite:///{env / 'campusmon.db'}")
+    with db.session() as s:  # the running server's sender delivers these
+        assert [(r.ticket_id, r.event) for r in s.scalars(select(NotifyOutbox))] == [
+            (1, "opened"),
+            (1, "resolved"),
+        ]
+    db.dispose()
