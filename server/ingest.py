@@ -405,7 +405,9 @@ class Ingestor:
         )
         self._note_opened(opened.created, opened.ticket_id, summary)
 
-    def _recovered(self, campus: str, device: str, why: str, now: datetime) -> None:
+    def _recovered(
+        self, campus: str, device: str, why: str, now: datetime, *, own_groups: bool = True
+    ) -> None:
         for problem in (*DOWN_PROBLEMS, "report_stale"):
             tid = self.tickets.resolve_auto(
                 campus=campus, device=device, problem=problem, note=f"resolved automatically: {why}", at=now
@@ -414,7 +416,7 @@ class Ingestor:
                 self.count("tickets_resolved")
                 _log.info("ticket #%s resolved automatically: %s", tid, why)
         self._stale.discard((campus, device))
-        for tid in self.tickets.device_recovered(campus, device, why, at=now):
+        for tid in self.tickets.device_recovered(campus, device, why, at=now, own_groups=own_groups):
             self.count("tickets_resolved")
             _log.info("group ticket #%s resolved automatically", tid)
 
@@ -438,12 +440,17 @@ class Ingestor:
         with self.db.session() as s:
             devices = list(s.scalars(select(Device).where(Device.state.in_(("lost", "shutdown", "online")))))
             covered = TicketService.covered_devices(s)
+            stuck = TicketService.covered_devices(s, own_groups=False)
         down: list[tuple[str, str]] = []
         off: list[tuple[str, str]] = []
         for d in devices:
             key = (d.campus, d.device)
             since = as_utc(d.state_since)
             if d.state == "online":
+                if key in stuck:
+                    # online, yet a ticket says it is down: we died between storing `online` and
+                    # resolving (the redelivered status is a duplicate now); finish the job
+                    self._recovered(d.campus, d.device, f"{d.device} is online", now, own_groups=False)
                 self._check_stale(d, now_ts)
                 continue
             if key in covered or since is None:

@@ -117,11 +117,13 @@ class TicketService:
         ).first()
 
     @staticmethod
-    def covered_devices(s: Session) -> set[tuple[str, str]]:
-        """Every (campus, device) some active ticket already says is down (two queries, for sweeps)."""
+    def covered_devices(s: Session, *, own_groups: bool = True) -> set[tuple[str, str]]:
+        """Every (campus, device) some active ticket already says is down (two queries, for sweeps).
+        `own_groups=False` leaves out a switch that only stands for its group (it may well be up)."""
+        problems = (*DOWN_PROBLEMS, "upstream_down") if own_groups else DOWN_PROBLEMS
         own = s.execute(
             select(Ticket.campus, Ticket.device).where(
-                Ticket.problem.in_((*DOWN_PROBLEMS, "upstream_down")), Ticket.status.in_(ACTIVE_STATES)
+                Ticket.problem.in_(problems), Ticket.status.in_(ACTIVE_STATES)
             )
         ).all()
         grouped = s.execute(
@@ -340,9 +342,11 @@ class TicketService:
                     done.append(t.id)
         return done
 
-    def device_recovered(self, campus: str, device: str, note: str, at: datetime | None = None) -> list[int]:
+    def device_recovered(
+        self, campus: str, device: str, note: str, at: datetime | None = None, *, own_groups: bool = True
+    ) -> list[int]:
         """The device is back: mark it recovered in group tickets; resolve groups with all back, and
-        the group ticket of a switch that is itself back."""
+        (`own_groups`) the group ticket of a switch that is itself back."""
         at = at or utcnow()
         resolved = []
         with self.db.session() as s:
@@ -359,14 +363,18 @@ class TicketService:
             for row in rows:
                 row.recovered_at = at
             tickets = {row.ticket.id: row.ticket for row in rows}
-            own = s.scalars(
-                select(Ticket).where(
-                    Ticket.campus == campus,
-                    Ticket.device == device,
-                    Ticket.problem.in_(GROUP_PROBLEMS),
-                    Ticket.status.in_(ACTIVE_STATES),
-                )
-            ).all()
+            own = (
+                s.scalars(
+                    select(Ticket).where(
+                        Ticket.campus == campus,
+                        Ticket.device == device,
+                        Ticket.problem.in_(GROUP_PROBLEMS),
+                        Ticket.status.in_(ACTIVE_STATES),
+                    )
+                ).all()
+                if own_groups
+                else []
+            )
             for t in own:  # the root cause itself is back: the whole group is resolved
                 self._resolve(s, t, f"resolved automatically: {note}", at)
                 resolved.append(t.id)

@@ -183,3 +183,18 @@ def test_slow_room_failure_folds_own_tickets_into_one_room_ticket(setup) -> None
     assert sorted(a.device for a in got[0].affected) == ["pc-a", "pc-b", "pc-c"]
     resolved = TicketService(ing.db).list(status=["resolved"])
     assert all("part of ticket" in TicketService(ing.db).get(t.id).history[-1].note for t in resolved)
+
+
+def test_sweep_finishes_a_recovery_cut_short_by_a_crash(setup) -> None:
+    from campusmon.server.models import Device
+
+    ing, _ = setup
+    status(ing, "pc-z", "online", T0)
+    status(ing, "pc-z", "lost", T0 + 1)
+    assert tickets(ing) == [("pc-z", "device_down", "", "open")]
+    with ing.db.session() as s:  # `online` was stored, then the server died before resolving
+        s.scalars(select(Device).where(Device.device == "pc-z")).one().state = "online"
+    status(ing, "pc-z", "online", T0 + 5)  # the redelivered retained status is a duplicate now
+    assert tickets(ing) == [("pc-z", "device_down", "", "open")]
+    ing.sweep(T0 + 6)
+    assert tickets(ing) == [("pc-z", "device_down", "", "resolved")]
