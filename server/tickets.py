@@ -228,7 +228,8 @@ class TicketService:
             elif actor != SYSTEM_ACTOR and note:
                 _history(existing, actor, "note", None, None, note, at)
                 existing.updated_at = at
-            existing.last_signal, existing.last_signal_at = "open", at
+            if existing.last_signal != "open":
+                existing.last_signal, existing.last_signal_at = "open", at
             return Opened(existing.id, created=False)
         recent = self._recent_resolved(s, campus, device, problem, subject, at)
         if recent is not None:
@@ -308,7 +309,8 @@ class TicketService:
             ticket = self.active(s, campus, device, problem, subject)
             if ticket is None:
                 return None
-            ticket.last_signal, ticket.last_signal_at = "resolve", at
+            if ticket.last_signal != "resolve":  # since when it is recovered, not the latest say-so
+                ticket.last_signal, ticket.last_signal_at = "resolve", at
             if ticket.flapping:
                 return None
             self._resolve(s, ticket, note, at)

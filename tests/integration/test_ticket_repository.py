@@ -191,3 +191,25 @@ def test_outbox_rows_are_written_with_the_ticket(db: Database) -> None:
         (3, "east-email", "opened"),
         (1, "ops", "resolved"),
     ]
+
+
+def test_repeated_recovery_signals_do_not_postpone_settling(db: Database) -> None:
+    svc = TicketService(db, reopen_window_seconds=3600, flapping_count=2, flapping_window_seconds=100)
+    t0 = utcnow()
+    for i in range(3):
+        at = t0 + timedelta(seconds=10 * i)
+        svc.open(campus="main", device="pc-1", problem="device_down", summary="down", at=at)
+        svc.resolve_auto(
+            campus="main", device="pc-1", problem="device_down", note="up", at=at + timedelta(seconds=1)
+        )
+    for k in range(1, 20):  # the sweep keeps saying "it is up"
+        svc.resolve_auto(
+            campus="main",
+            device="pc-1",
+            problem="device_down",
+            note="up",
+            at=t0 + timedelta(seconds=21 + 5 * k),
+        )
+    (t,) = svc.list()
+    assert t.flapping and t.status == "open"
+    assert svc.settle_flapping(t0 + timedelta(seconds=21 + 100)) == [t.id]
