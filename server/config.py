@@ -10,6 +10,8 @@ from typing import Literal
 from campusmon.config import ConfigError, load
 from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROOT
 
+from .topology import StaticTopology, Upstream
+
 
 def default_data_dir() -> Path:
     env = os.environ.get("CAMPUSMON_DATA_DIR")
@@ -77,20 +79,84 @@ class IngestSettings:
     reject_log_per_minute: int = 10
 
 
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
+
+
+@dataclass
+class RuleScope:
+    """Where a rule applies; every non-empty list must match (empty: everywhere)."""
+
+    campuses: list[str] = field(default_factory=list)
+    buildings: list[str] = field(default_factory=list)
+    #: room names, or "campus/room"
+    rooms: list[str] = field(default_factory=list)
+    #: pc, panel, switch, ap, printer, projector, server, other
+    device_types: list[str] = field(default_factory=list)
+    #: device ids, or "campus/device"
+    devices: list[str] = field(default_factory=list)
+
+    def matches(
+        self,
+        campus: str,
+        device: str,
+        room: str | None = None,
+        building: str | None = None,
+        device_type: str | None = None,
+    ) -> bool:
+        def one(choices: list[str], value: str | None, qualified: bool = False) -> bool:
+            if not choices:
+                return True
+            if value is None:
+                return False
+            return value in choices or (qualified and f"{campus}/{value}" in choices)
+
+        return (
+            one(self.campuses, campus)
+            and one(self.buildings, building, qualified=True)
+            and one(self.rooms, room, qualified=True)
+            and one(self.device_types, device_type)
+            and one(self.devices, device, qualified=True)
+        )
+
+
 @dataclass
 class ThresholdRuleSettings:
+    """`metric` above `above` (or below `below`) for `for_seconds` opens; back past the recovery
+    threshold resolves (the gap between the two is the hysteresis)."""
+
     metric: str
-    above: float
-    recover_below: float
+    above: float | None = None
+    recover_below: float | None = None
+    below: float | None = None
+    recover_above: float | None = None
     for_seconds: float = 300.0
-    severity: Literal["info", "warning", "critical"] = "warning"
+    severity: Severity = "warning"
     #: the label that names the subject (e.g. "mount" for disks); empty: the device itself
     subject_label: str = ""
     enabled: bool = True
+    #: false: the condition is only recorded in the device history, no ticket
+    ticket: bool = True
+    scope: RuleScope = field(default_factory=RuleScope)
+    description: str = ""
 
     def validate(self) -> None:
-        if self.recover_below > self.above:
-            raise ConfigError(f"rule on {self.metric}: recover_below must not be above `above`")
+        if (self.above is None) == (self.below is None):
+            raise ConfigError(f"rule on {self.metric}: set exactly one of `above` and `below`")
+        if self.above is not None:
+            if self.recover_above is not None:
+                raise ConfigError(f"rule on {self.metric}: `recover_above` goes with `below`")
+            if self.recover_below is None:
+                self.recover_below = self.above
+            if self.recover_below > self.above:
+                raise ConfigError(f"rule on {self.metric}: recover_below must not be above `above`")
+        if self.below is not None:
+            if self.recover_below is not None:
+                raise ConfigError(f"rule on {self.metric}: `recover_below` goes with `above`")
+            if self.recover_above is None:
+                self.recover_above = self.below
+            if self.recover_above < self.below:
+                raise ConfigError(f"rule on {self.metric}: recover_above must not be below `below`")
         if self.for_seconds < 0:
             raise ConfigError(f"rule on {self.metric}: for_seconds must be >= 0")
 
@@ -104,12 +170,14 @@ def default_threshold_rules() -> dict[str, ThresholdRuleSettings]:
             for_seconds=300.0,
             severity="warning",
             subject_label="mount",
+            description="disk almost full (per mount)",
         ),
         "memory_saturated": ThresholdRuleSettings(
             metric="memory_used_percent",
             above=95.0,
             recover_below=85.0,
             for_seconds=600.0,
+            description="memory saturated",
         ),
         "cpu_saturated": ThresholdRuleSettings(
             metric="cpu_usage_percent",
@@ -117,14 +185,229 @@ def default_threshold_rules() -> dict[str, ThresholdRuleSettings]:
             recover_below=80.0,
             for_seconds=900.0,
             severity="info",
+            description="CPU saturated for minutes",
         ),
     }
 
 
 @dataclass
+class BuiltinRuleSettings:
+    """A built-in status/event rule: on or off, how severe, whether it opens tickets, where."""
+
+    enabled: bool = True
+    severity: Severity = "warning"
+    ticket: bool = True
+    scope: RuleScope = field(default_factory=RuleScope)
+
+
+#: status and event rules the server evaluates itself (thresholds are in `rules.thresholds`)
+BUILTIN_RULES: dict[str, str] = {
+    "device_down": "went offline without shutting down (`lost`) during expected hours",
+    "should_be_on": "not online during expected hours, off since before the school day began",
+    "report_stale": "online but no report for `stale_intervals` x interval (half-open connection)",
+    "peripheral_missing": "a peripheral (document camera, touch screen) was removed",
+    "inventory_changed": "RAM, a disk or a monitor was removed or swapped",
+}
+
+
+def default_builtin_rules() -> dict[str, BuiltinRuleSettings]:
+    return {
+        "device_down": BuiltinRuleSettings(severity="critical"),
+        "should_be_on": BuiltinRuleSettings(severity="warning"),
+        "report_stale": BuiltinRuleSettings(severity="warning"),
+        "peripheral_missing": BuiltinRuleSettings(severity="warning"),
+        "inventory_changed": BuiltinRuleSettings(severity="info"),
+    }
+
+
+@dataclass
 class RulesSettings:
+    #: master switch for the status rules (device_down, should_be_on, report_stale)
     device_down: bool = True
+    builtin: dict[str, BuiltinRuleSettings] = field(default_factory=default_builtin_rules)
     thresholds: dict[str, ThresholdRuleSettings] = field(default_factory=default_threshold_rules)
+    #: report_stale: an online device silent for this many intervals
+    stale_intervals: float = 3.0
+    #: a problem that comes back within this window reopens its ticket instead of opening a new one
+    reopen_window_seconds: float = 3600.0
+    #: a problem that reopens this many times within the flapping window is marked flapping
+    flapping_count: int = 3
+    flapping_window_seconds: float = 1800.0
+    #: this many devices of one room (or behind one switch) lost within the window: one ticket
+    group_min_devices: int = 3
+    group_window_seconds: float = 60.0
+    #: a device in a room or behind a switch waits this long before its own ticket (the group may form)
+    group_hold_seconds: float = 5.0
+    #: how often expected-hours, stale-report and grouping checks run
+    sweep_seconds: float = 2.0
+
+    def validate(self) -> None:
+        for name in self.builtin:
+            if name not in BUILTIN_RULES:
+                from campusmon.config import did_you_mean
+
+                raise ConfigError(f"rules.builtin.{name}: no such rule{did_you_mean(name, BUILTIN_RULES)}")
+        for name, default in default_builtin_rules().items():
+            self.builtin.setdefault(name, default)
+        clash = set(self.thresholds) & set(BUILTIN_RULES)
+        if clash:
+            raise ConfigError(f"rules.thresholds: {sorted(clash)[0]!r} is a built-in rule name")
+        if self.flapping_count < 2:
+            raise ConfigError("rules.flapping_count must be >= 2")
+        if self.group_min_devices < 2:
+            raise ConfigError("rules.group_min_devices must be >= 2")
+        if min(self.sweep_seconds, self.group_window_seconds, self.stale_intervals) <= 0:
+            raise ConfigError("rules: sweep_seconds, group_window_seconds and stale_intervals must be > 0")
+
+
+@dataclass
+class ScheduleProfile:
+    """When devices are expected to be on: school days, lesson hours, holidays, term dates."""
+
+    #: mon … sun
+    days: list[str] = field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    #: local "HH:MM-HH:MM" periods; "00:00-24:00" is all day
+    hours: list[str] = field(default_factory=lambda: ["07:30-12:00", "13:30-17:30"])
+    #: dates "2026-10-01" or ranges "2026-10-01..2026-10-07" with no school
+    holidays: list[str] = field(default_factory=list)
+    #: files with one date or range per line (# comments), e.g. the education bureau's calendar
+    holiday_files: list[Path] = field(default_factory=list)
+    #: if set, only dates inside these ranges are school days
+    terms: list[str] = field(default_factory=list)
+    #: make-up school days on a weekend (调休)
+    extra_days: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ScheduleAssign:
+    """Which profile applies: the most specific match wins (device > type > room > campus > default)."""
+
+    campuses: dict[str, str] = field(default_factory=dict)
+    #: "room" or "campus/room"
+    rooms: dict[str, str] = field(default_factory=dict)
+    device_types: dict[str, str] = field(default_factory=dict)
+    #: "device" or "campus/device"
+    devices: dict[str, str] = field(default_factory=dict)
+
+
+def default_profiles() -> dict[str, ScheduleProfile]:
+    return {
+        "school": ScheduleProfile(),
+        "always": ScheduleProfile(
+            days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], hours=["00:00-24:00"]
+        ),
+    }
+
+
+@dataclass
+class ScheduleSettings:
+    timezone: str = "Asia/Shanghai"
+    #: profile used when nothing more specific is assigned
+    default: str = "school"
+    #: minutes after a period starts before a device that is not online is a fault
+    grace_minutes: float = 10.0
+    profiles: dict[str, ScheduleProfile] = field(default_factory=default_profiles)
+    assign: ScheduleAssign = field(default_factory=ScheduleAssign)
+
+    def validate(self) -> None:
+        from .schedule import ScheduleError, compile_schedule
+
+        for name, default in default_profiles().items():
+            self.profiles.setdefault(name, default)
+        try:
+            compile_schedule(self)
+        except ScheduleError as exc:
+            raise ConfigError(f"schedule: {exc}") from None
+
+
+@dataclass
+class UpstreamSettings:
+    switch: str
+    port: str = ""
+
+
+@dataclass
+class CampusTopologySettings:
+    #: device -> room
+    rooms: dict[str, str] = field(default_factory=dict)
+    #: room -> building
+    buildings: dict[str, str] = field(default_factory=dict)
+    #: device -> type (pc, panel, switch, ...)
+    device_types: dict[str, str] = field(default_factory=dict)
+    #: device -> the switch (and port) it hangs off
+    upstreams: dict[str, UpstreamSettings] = field(default_factory=dict)
+
+
+@dataclass
+class ChannelSettings:
+    """One notification channel."""
+
+    kind: Literal["webhook", "wecom", "dingtalk", "email"]
+    #: webhook / WeCom / DingTalk robot URL (with its key or access_token)
+    url: str = ""
+    #: DingTalk "加签" secret (SEC…): the request is signed with HMAC-SHA256
+    secret: str = ""
+    language: Literal["", "zh-CN", "en"] = ""
+    #: at most this many messages a minute; the rest wait and go out as one digest
+    rate_per_minute: int = 20
+    #: this many tickets waiting at once: one digest message instead of one each
+    digest_min: int = 5
+    timeout_seconds: float = 10.0
+    # email
+    smtp_host: str = ""
+    smtp_port: int = 587
+    starttls: bool = True
+    username: str = ""
+    password: str = ""
+    #: CA file to verify the SMTP server's certificate (default: the system store)
+    tls_ca: Path | None = None
+    sender: str = ""
+    recipients: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if self.kind == "email":
+            if not (self.smtp_host and self.sender and self.recipients):
+                raise ConfigError("email channel needs smtp_host, sender and recipients")
+        elif not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{self.kind} channel needs an http(s) url")
+        if self.rate_per_minute < 1 or self.digest_min < 2:
+            raise ConfigError("channel: rate_per_minute must be >= 1 and digest_min >= 2")
+
+
+@dataclass
+class RouteSettings:
+    """Tickets matching every non-empty filter go to `channels`."""
+
+    channels: list[str]
+    campuses: list[str] = field(default_factory=list)
+    severities: list[Severity] = field(default_factory=list)
+    #: opened, reopened, resolved, flapping
+    events: list[Literal["opened", "reopened", "resolved", "flapping"]] = field(
+        default_factory=lambda: ["opened", "reopened", "resolved", "flapping"]
+    )
+
+
+@dataclass
+class NotifySettings:
+    language: Literal["zh-CN", "en"] = "zh-CN"
+    #: link to a ticket in messages; {id} is the ticket number (empty: no link)
+    ticket_url: str = ""
+    channels: dict[str, ChannelSettings] = field(default_factory=dict)
+    routes: list[RouteSettings] = field(default_factory=list)
+    #: retries back off from 2 s up to this, and give up after max_age_hours
+    max_backoff_seconds: float = 600.0
+    max_age_hours: float = 24.0
+    poll_seconds: float = 1.0
+
+    def validate(self) -> None:
+        for i, route in enumerate(self.routes):
+            for ch in route.channels:
+                if ch not in self.channels:
+                    from campusmon.config import did_you_mean
+
+                    raise ConfigError(
+                        f"notify.routes[{i}]: no channel {ch!r}{did_you_mean(ch, self.channels)}"
+                    )
 
 
 @dataclass
@@ -133,7 +416,23 @@ class ServerConfig:
     storage: StorageSettings = field(default_factory=StorageSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     rules: RulesSettings = field(default_factory=RulesSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    #: campus -> rooms, buildings, device types and upstream switches (until the register knows them)
+    topology: dict[str, CampusTopologySettings] = field(default_factory=dict)
+    notify: NotifySettings = field(default_factory=NotifySettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def static_topology(cfg: ServerConfig) -> StaticTopology:
+    return StaticTopology(
+        rooms={c: dict(t.rooms) for c, t in cfg.topology.items()},
+        upstreams={
+            c: {d: Upstream(u.switch, u.port) for d, u in t.upstreams.items()}
+            for c, t in cfg.topology.items()
+        },
+        buildings={c: dict(t.buildings) for c, t in cfg.topology.items()},
+        device_types={c: dict(t.device_types) for c, t in cfg.topology.items()},
+    )
 
 
 def load_server_config(path: Path | None) -> ServerConfig:

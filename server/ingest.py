@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -14,12 +16,23 @@ from sqlalchemy.orm import Session
 
 from campusmon.contract import ContractError, Event, Inventory, Metrics, Status, decode, parse_topic
 
-from .config import ServerConfig
+from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
 from .metrics_store import SqliteMetricStore
-from .models import Device, DeviceHistory
-from .rules import Action, ThresholdEvaluator, status_actions
-from .tickets import TicketService
+from .models import ACTIVE_STATES, Device, DeviceHistory, Ticket
+from .rules import (
+    PERIPHERAL_BACK,
+    PERIPHERAL_GONE,
+    Action,
+    DeviceFacts,
+    ThresholdEvaluator,
+    Verdict,
+    inventory_changes,
+    peripheral_subject,
+)
+from .schedule import Expectation, compile_schedule
+from .tickets import DOWN_PROBLEMS, EventHook, TicketService
+from .topology import Placement, Topology
 
 _log = logging.getLogger(__name__)
 
@@ -44,18 +57,48 @@ class RateLimitedLog:
 
 
 class Ingestor:
-    """Handles one MQTT message at a time (from one worker thread); never raises on bad input."""
+    """Handles one MQTT message at a time (from one worker thread); never raises on bad input.
 
-    def __init__(self, config: ServerConfig, db: Database, metrics: SqliteMetricStore) -> None:
+    `clock` gives the current unix time (injectable, so tests can stand at 08:10 on a school day);
+    `sweep()` runs the time-driven rules: should-be-on, stale reports, held device-down, grouping."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        db: Database,
+        metrics: SqliteMetricStore,
+        *,
+        topology: Topology | None = None,
+        clock: Callable[[], float] = time.time,
+        on_event: EventHook | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.metrics = metrics
-        self.tickets = TicketService(db)
+        self.clock = clock
+        self.topology: Topology = topology if topology is not None else static_topology(config)
+        self.schedule = compile_schedule(config.schedule)
+        r = config.rules
+        self.tickets = TicketService(
+            db,
+            reopen_window_seconds=r.reopen_window_seconds,
+            flapping_count=r.flapping_count,
+            flapping_window_seconds=r.flapping_window_seconds,
+            on_event=on_event,
+        )
         self.thresholds = ThresholdEvaluator(config.rules.thresholds)
         self.counters: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._reject_log = RateLimitedLog(config.ingest.reject_log_per_minute)
         self.root = config.broker.root
+        self._stale: set[tuple[str, str]] = set()
+        #: silence is counted from our own start at the earliest (we were not listening before)
+        self.started = clock()
+        with db.session() as s:
+            for t in s.scalars(
+                select(Ticket).where(Ticket.problem == "report_stale", Ticket.status.in_(ACTIVE_STATES))
+            ):
+                self._stale.add((t.campus, t.device))
 
     def count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -65,9 +108,33 @@ class Ingestor:
         with self._lock:
             return dict(self.counters)
 
+    # -- where a device is, what the schedule and rules say about it ---------------------------------
+    def facts(self, campus: str, device: str) -> DeviceFacts:
+        room = self.topology.room_of(campus, device)
+        if isinstance(self.topology, Placement):
+            return DeviceFacts(
+                room, self.topology.building_of(campus, device), self.topology.type_of(campus, device)
+            )
+        return DeviceFacts(room)
+
+    def expectation(self, campus: str, device: str, ts: float) -> Expectation:
+        f = self.facts(campus, device)
+        return self.schedule.at(campus, device, ts, f.room, f.device_type)
+
+    def rule(self, name: str, campus: str, device: str) -> BuiltinRuleSettings | None:
+        """The built-in rule if it is on and applies to this device."""
+        if name in ("device_down", "should_be_on", "report_stale") and not self.config.rules.device_down:
+            return None
+        rule = self.config.rules.builtin.get(name)
+        if rule is None or not rule.enabled:
+            return None
+        if not self.facts(campus, device).in_scope(rule.scope, campus, device):
+            return None
+        return rule
+
     def handle(self, topic: str, raw: bytes, *, received: float | None = None) -> str:
         """Process one message; returns the outcome name that was counted."""
-        received = received or time.time()
+        received = received or self.clock()
         try:
             t = parse_topic(topic, self.root)
             payload = decode(t, raw, max_bytes=self.config.ingest.max_payload_bytes)
@@ -78,7 +145,7 @@ class Ingestor:
         elif isinstance(payload, Metrics):
             outcome = self._metrics(payload, received)
         elif isinstance(payload, Inventory):
-            outcome = self._touch(payload.campus, payload.device, received, "inventory")
+            outcome = self._inventory(payload, received)
         elif isinstance(payload, Event):
             outcome = self._event(payload, received)
         self.count(outcome)
@@ -112,6 +179,7 @@ class Ingestor:
 
     def _status(self, st: Status, received: float) -> str:
         now = _dt(received)
+        paged = False
         with self.db.session() as s:
             dev = self._device(s, st.campus, st.device, now)
             old = dev.state
@@ -131,18 +199,323 @@ class Ingestor:
                 dev.interval_s = st.interval
             if st.agent:
                 dev.agent = st.agent
+            kind = f"status_{st.state}"
+            if st.state == "lost":
+                exp = self.expectation(st.campus, st.device, received)
+                paged = exp.expected and exp.past_grace
+                if not exp.expected:
+                    kind = "lost_outside_hours"  # recorded, not paged
             s.add(
                 DeviceHistory(
                     device_id=dev.id,
                     at=now,
-                    kind=f"status_{st.state}",
+                    kind=kind,
                     detail=f"{old} -> {st.state}" + (f" ({st.reason})" if st.reason else ""),
                 )
             )
-        if self.config.rules.device_down:
-            self._act(st.campus, st.device, status_actions(st.device, old, st.state, st.reason), now)
+        if st.state == "lost":
+            if paged:
+                self._lost(st.campus, st.device, received)
+        else:
+            why = (
+                "came back online"
+                if st.state == "online"
+                else f"shut down cleanly ({st.reason or 'no reason given'})"
+            )
+            self._recovered(st.campus, st.device, f"{st.device} {why}", now)
         return "accepted_status"
 
+    # -- device down, root cause ------------------------------------------------------------------
+    def _groupable(self, campus: str, device: str) -> bool:
+        """Could this device's loss be part of a group (it has an upstream, or a room with company)?"""
+        if self.topology.upstream_of(campus, device) is not None:
+            return True
+        return self.topology.room_of(campus, device) is not None
+
+    def _lost(self, campus: str, device: str, received: float) -> None:
+        """A device went `lost` in expected hours: attach to its cause, group, or open its own ticket."""
+        rule = self.rule("device_down", campus, device)
+        if rule is None:
+            return
+        if self._attach_to_switch(campus, device, received):
+            return
+        if self._group([(campus, device)], received):
+            return
+        if not self._groupable(campus, device) or self.config.rules.group_hold_seconds <= 0:
+            self._open_down(campus, device, "device_down", received, rule)
+        # else: held; the sweep opens its own ticket if no group forms within group_hold_seconds
+
+    def _attach_to_switch(self, campus: str, device: str, received: float) -> bool:
+        up = self.topology.upstream_of(campus, device)
+        if up is None:
+            return False
+        with self.db.session() as s:
+            switch = s.scalars(
+                select(Device).where(Device.campus == campus, Device.device == up.switch)
+            ).first()
+            switch_down = switch is not None and switch.state == "lost"
+            cause = TicketService.covering(s, campus, up.switch)
+        if cause is None and not switch_down:
+            return False
+        now = _dt(received)
+        if cause is not None:
+            opened = self.tickets.open(
+                campus=campus,
+                device=cause.device,
+                problem=cause.problem,
+                subject=cause.subject,
+                summary=cause.summary,
+                affected=[device],
+                at=now,
+            )
+        else:
+            opened = self.tickets.open(
+                campus=campus,
+                device=up.switch,
+                problem="upstream_down",
+                summary=f"switch {up.switch} is down: devices behind it are offline",
+                severity="critical",
+                room=self.topology.room_of(campus, up.switch) or "",
+                affected=[device],
+                at=now,
+            )
+        self._note_opened(opened.created, opened.ticket_id, f"{device} behind {up.switch}")
+        return True
+
+    def _recent_lost(self, campus: str, received: float) -> list[str]:
+        since = _dt(received - self.config.rules.group_window_seconds)
+        with self.db.session() as s:
+            return list(
+                s.scalars(
+                    select(Device.device).where(
+                        Device.campus == campus, Device.state == "lost", Device.state_since >= since
+                    )
+                )
+            )
+
+    def _group(
+        self, candidates: list[tuple[str, str]], received: float, problem: str = "device_down"
+    ) -> bool:
+        """Group the candidates (plus devices lost within the window) by switch, then by room; a group of
+        at least `group_min_devices` gets one ticket. Returns True when every candidate was grouped."""
+        n_min = self.config.rules.group_min_devices
+        grouped: set[tuple[str, str]] = set()
+        for campus in sorted({c for c, _ in candidates}):
+            topo = self.topology
+            mine = [d for c, d in candidates if c == campus]
+            switches = {up.switch for d in mine if (up := topo.upstream_of(campus, d)) is not None}
+            rooms = {r for d in mine if (r := topo.room_of(campus, d)) is not None}
+            if not switches and not rooms:
+                continue  # nothing to group these devices with
+            others = {
+                d
+                for d in self._recent_lost(campus, received)
+                if d not in mine and self._related(campus, d, switches, rooms)
+            }
+            with self.db.session() as s:
+                # devices already in a group (or the cause of one) stay there; own tickets are absorbed
+                others = {d for d in others if self._own_or_none(TicketService.covering(s, campus, d), d)}
+            pool = sorted(set(mine) | others)
+            by_switch: dict[str, list[str]] = defaultdict(list)
+            by_room: dict[str, list[str]] = defaultdict(list)
+            for d in pool:
+                up = self.topology.upstream_of(campus, d)
+                if up is not None:
+                    by_switch[up.switch].append(d)
+                room = self.topology.room_of(campus, d)
+                if room is not None:
+                    by_room[room].append(d)
+            now = _dt(received)
+            for switch, devs in sorted(by_switch.items()):
+                if len(devs) < n_min or not set(devs) & set(mine):
+                    continue
+                seen_rooms = {self.topology.room_of(campus, d) for d in devs}
+                room = seen_rooms.pop() if len(seen_rooms) == 1 else ""
+                opened = self.tickets.open(
+                    campus=campus,
+                    device=switch,
+                    problem="upstream_down",
+                    summary=f"{len(devs)} devices behind switch {switch} went offline together"
+                    + (f" (room {room})" if room else ""),
+                    severity="critical",
+                    room=room or "",
+                    affected=devs,
+                    at=now,
+                )
+                self._absorb(campus, devs, opened.ticket_id, now)
+                self._note_opened(opened.created, opened.ticket_id, f"switch {switch}")
+                grouped |= {(campus, d) for d in devs}
+            for room, in_room in sorted(by_room.items()):
+                devs = [d for d in in_room if (campus, d) not in grouped]
+                if len(devs) < n_min or not set(devs) & set(mine):
+                    continue
+                what = "went offline together" if problem == "device_down" else "are not on in school hours"
+                opened = self.tickets.open(
+                    campus=campus,
+                    device="",
+                    problem="room_down",
+                    subject=room,
+                    room=room,
+                    summary=f"{len(devs)} devices in room {room} {what}",
+                    severity="critical",
+                    affected=devs,
+                    at=now,
+                )
+                self._absorb(campus, devs, opened.ticket_id, now)
+                self._note_opened(opened.created, opened.ticket_id, f"room {room}")
+                grouped |= {(campus, d) for d in devs}
+        return all(c in grouped for c in candidates)
+
+    def _related(self, campus: str, device: str, switches: set[str], rooms: set[str]) -> bool:
+        up = self.topology.upstream_of(campus, device)
+        return (up is not None and up.switch in switches) or self.topology.room_of(campus, device) in rooms
+
+    @staticmethod
+    def _own_or_none(ticket: Ticket | None, device: str) -> bool:
+        return ticket is None or (ticket.device == device and ticket.problem in DOWN_PROBLEMS)
+
+    def _absorb(self, campus: str, devices: list[str], group_id: int, now: datetime) -> None:
+        """Own device tickets opened before the group formed are resolved into the group's ticket."""
+        for d in devices:
+            for problem in DOWN_PROBLEMS:
+                self.tickets.resolve_auto(
+                    campus=campus, device=d, problem=problem, note=f"part of ticket #{group_id}", at=now
+                )
+
+    def _open_down(
+        self, campus: str, device: str, problem: str, received: float, rule: BuiltinRuleSettings
+    ) -> None:
+        now = _dt(received)
+        summary = (
+            f"{device} went offline without shutting down"
+            if problem == "device_down"
+            else f"{device} is not on in school hours"
+        )
+        if not rule.ticket:
+            self._record(campus, device, problem, summary, now)
+            return
+        opened = self.tickets.open(
+            campus=campus,
+            device=device,
+            problem=problem,
+            summary=summary,
+            severity=rule.severity,
+            room=self.topology.room_of(campus, device) or "",
+            at=now,
+        )
+        self._note_opened(opened.created, opened.ticket_id, summary)
+
+    def _recovered(
+        self, campus: str, device: str, why: str, now: datetime, *, own_groups: bool = True
+    ) -> None:
+        for problem in (*DOWN_PROBLEMS, "report_stale"):
+            tid = self.tickets.resolve_auto(
+                campus=campus, device=device, problem=problem, note=f"resolved automatically: {why}", at=now
+            )
+            if tid is not None:
+                self.count("tickets_resolved")
+                _log.info("ticket #%s resolved automatically: %s", tid, why)
+        self._stale.discard((campus, device))
+        for tid in self.tickets.device_recovered(campus, device, why, at=now, own_groups=own_groups):
+            self.count("tickets_resolved")
+            _log.info("group ticket #%s resolved automatically", tid)
+
+    def _note_opened(self, created: bool, ticket_id: int, what: str) -> None:
+        if created:
+            self.count("tickets_opened")
+            _log.warning("ticket #%s opened: %s", ticket_id, what)
+
+    def _record(self, campus: str, device: str, problem: str, summary: str, now: datetime) -> None:
+        with self.db.session() as s:
+            dev = self._device(s, campus, device, now)
+            s.add(DeviceHistory(device_id=dev.id, at=now, kind=f"rule_{problem}"[:32], detail=summary))
+
+    # -- time-driven rules ------------------------------------------------------------------------
+    def sweep(self, now_ts: float | None = None) -> None:
+        """Expected hours (should be on), stale reports, held device-down tickets, flapping settled."""
+        now_ts = self.clock() if now_ts is None else now_ts
+        now = _dt(now_ts)
+        self.tickets.settle_flapping(now)
+        hold = self.config.rules.group_hold_seconds
+        with self.db.session() as s:
+            devices = list(s.scalars(select(Device).where(Device.state.in_(("lost", "shutdown", "online")))))
+            covered = TicketService.covered_devices(s)
+            stuck = TicketService.covered_devices(s, own_groups=False)
+        down: list[tuple[str, str]] = []
+        off: list[tuple[str, str]] = []
+        for d in devices:
+            key = (d.campus, d.device)
+            since = as_utc(d.state_since)
+            if d.state == "online":
+                if key in stuck:
+                    # online, yet a ticket says it is down: we died between storing `online` and
+                    # resolving (the redelivered status is a duplicate now); finish the job
+                    self._recovered(d.campus, d.device, f"{d.device} is online", now, own_groups=False)
+                self._check_stale(d, now_ts)
+                continue
+            if key in covered or since is None:
+                continue
+            exp = self.expectation(d.campus, d.device, now_ts)
+            if not (exp.expected and exp.past_grace):
+                continue
+            if d.state == "lost":
+                if self.rule("device_down", *key) is None:
+                    continue
+                if self._groupable(*key) and (now - since).total_seconds() < hold:
+                    continue  # still held: a group may form
+                down.append(key)
+            elif exp.day_start is not None and since.timestamp() < exp.day_start:
+                if self.rule("should_be_on", *key) is not None:
+                    off.append(key)  # off since before the school day began and not back
+        for problem, keys in (("device_down", down), ("should_be_on", off)):
+            if not keys:
+                continue
+            left = (
+                [k for k in keys if not self._attach_to_switch(*k, now_ts)]
+                if problem == "device_down"
+                else keys
+            )
+            self._group(left, now_ts, problem)
+            for campus, device in left:
+                with self.db.session() as s:
+                    if TicketService.covering(s, campus, device) is not None:
+                        continue
+                rule = self.rule(problem, campus, device)
+                if rule is not None:
+                    self._open_down(campus, device, problem, now_ts, rule)
+        self.count("sweeps")
+
+    def _check_stale(self, d: Device, now_ts: float) -> None:
+        key = (d.campus, d.device)
+        seen = as_utc(d.last_seen)
+        if key in self._stale or seen is None or not d.interval_s:
+            return
+        silent = now_ts - max(seen.timestamp(), self.started)
+        if silent < d.interval_s * self.config.rules.stale_intervals:
+            return
+        rule = self.rule("report_stale", d.campus, d.device)
+        if rule is None:
+            return
+        exp = self.expectation(d.campus, d.device, now_ts)
+        if not exp.expected:
+            return
+        self._stale.add(key)
+        summary = f"{d.device} is online but silent for {silent:.0f} s (half-open connection?)"
+        if not rule.ticket:
+            self._record(d.campus, d.device, "report_stale", summary, _dt(now_ts))
+            return
+        opened = self.tickets.open(
+            campus=d.campus,
+            device=d.device,
+            problem="report_stale",
+            summary=summary,
+            severity=rule.severity,
+            room=self.topology.room_of(d.campus, d.device) or "",
+            at=_dt(now_ts),
+        )
+        self._note_opened(opened.created, opened.ticket_id, summary)
+
+    # -- reports, inventory, events ----------------------------------------------------------------
     def _metrics(self, m: Metrics, received: float) -> str:
         if not self.metrics.record(m, received):
             return "duplicate_report"
@@ -154,6 +527,15 @@ class Ingestor:
             if dev.last_seq is None or m.seq > dev.last_seq:
                 dev.last_seq = m.seq
                 dev.last_report_ts = _dt(m.ts)
+        if (m.campus, m.device) in self._stale:
+            self._stale.discard((m.campus, m.device))
+            self.tickets.resolve_auto(
+                campus=m.campus,
+                device=m.device,
+                problem="report_stale",
+                note="resolved automatically: reports arrive again",
+                at=now,
+            )
         if received - m.ts > m.interval * self.config.ingest.stale_intervals:
             return "accepted_stale_report"  # a replay from the agent's buffer: stored, never alerted
 
@@ -161,9 +543,43 @@ class Ingestor:
             with self.db.session() as s:
                 return TicketService.active(s, m.campus, m.device, problem, subject) is not None
 
-        actions = self.thresholds.evaluate(m.campus, m.device, m.ts, m.metrics, raised_before)
+        actions = self.thresholds.evaluate(
+            m.campus, m.device, m.ts, m.metrics, raised_before, self.facts(m.campus, m.device)
+        )
         self._act(m.campus, m.device, actions, now)
         return "accepted_metrics"
+
+    def _inventory(self, inv: Inventory, received: float) -> str:
+        now = _dt(received)
+        with self.db.session() as s:
+            dev = self._device(s, inv.campus, inv.device, now)
+            dev.last_seen = now
+            if dev.inventory_hash == inv.hash:
+                return "duplicate_inventory"
+            old = json.loads(dev.inventory) if dev.inventory else None
+            dev.inventory_hash = inv.hash
+            dev.inventory = json.dumps(inv.inventory, ensure_ascii=False, sort_keys=True)
+            changes = inventory_changes(old, inv.inventory) if isinstance(old, dict) else []
+            if changes:
+                s.add(
+                    DeviceHistory(
+                        device_id=dev.id, at=now, kind="inventory_changed", detail="; ".join(changes)
+                    )
+                )
+        rule = self.rule("inventory_changed", inv.campus, inv.device)
+        if changes and rule is not None and rule.ticket:
+            summary = f"{inv.device}: hardware changed: " + "; ".join(changes)
+            opened = self.tickets.open(
+                campus=inv.campus,
+                device=inv.device,
+                problem="inventory_changed",
+                summary=summary[:500],
+                severity=rule.severity,
+                room=self.topology.room_of(inv.campus, inv.device) or "",
+                at=now,
+            )
+            self._note_opened(opened.created, opened.ticket_id, summary)
+        return "accepted_inventory"
 
     def _event(self, ev: Event, received: float) -> str:
         with self.db.session() as s:
@@ -177,10 +593,28 @@ class Ingestor:
                     detail=f"[{ev.severity}] {ev.message}",
                 )
             )
+        if ev.kind in PERIPHERAL_GONE + PERIPHERAL_BACK:
+            rule = self.rule("peripheral_missing", ev.campus, ev.device)
+            if rule is not None:
+                subject = peripheral_subject(ev.message, ev.data)
+                verdict: Verdict = "open" if ev.kind in PERIPHERAL_GONE else "resolve"
+                what = "is missing" if verdict == "open" else "is back"
+                action = Action(
+                    verdict,
+                    "peripheral_missing",
+                    subject,
+                    rule.severity,
+                    f"{ev.device}: {subject} {what}",
+                    rule.ticket,
+                )
+                self._act(ev.campus, ev.device, [action], _dt(received))
         return "accepted_event"
 
     def _act(self, campus: str, device: str, actions: list[Action], now: datetime) -> None:
         for a in actions:
+            if not a.ticket:
+                self._record(campus, device, a.problem, a.summary, now)
+                continue
             if a.verdict == "open":
                 opened = self.tickets.open(
                     campus=campus,
@@ -189,11 +623,10 @@ class Ingestor:
                     subject=a.subject,
                     severity=a.severity,
                     summary=a.summary,
+                    room=self.topology.room_of(campus, device) or "",
                     at=now,
                 )
-                if opened.created:
-                    self.count("tickets_opened")
-                    _log.warning("ticket #%s opened: %s", opened.ticket_id, a.summary)
+                self._note_opened(opened.created, opened.ticket_id, a.summary)
             else:
                 tid = self.tickets.resolve_auto(
                     campus=campus,

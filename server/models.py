@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -44,6 +45,9 @@ class Device(Base):
     interval_s: Mapped[int | None] = mapped_column(Integer)
     agent: Mapped[str | None] = mapped_column(String(100))
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: the last inventory (JSON) and its hash, to tell what changed
+    inventory_hash: Mapped[str | None] = mapped_column(String(100))
+    inventory: Mapped[str | None] = mapped_column(Text)
 
 
 class DeviceHistory(Base):
@@ -90,8 +94,20 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: the room a room ticket (or a manual report) is about
+    room: Mapped[str] = mapped_column(String(64), default="")
+    #: who opened it (the system, or the person behind a manual ticket)
+    opened_by: Mapped[str] = mapped_column(String(100), default="")
+    #: the problem kept coming and going: one flapping ticket instead of a stream of reopenings
+    flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the last automatic signal ("open"/"resolve") and when, for flapping tickets
+    last_signal: Mapped[str | None] = mapped_column(String(16))
+    last_signal_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     history: Mapped[list[TicketHistory]] = relationship(
         back_populates="ticket", order_by="TicketHistory.id", cascade="all, delete-orphan"
+    )
+    affected: Mapped[list[TicketDevice]] = relationship(
+        back_populates="ticket", order_by="TicketDevice.id", cascade="all, delete-orphan"
     )
 
 
@@ -109,3 +125,38 @@ class TicketHistory(Base):
     to_status: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
     ticket: Mapped[Ticket] = relationship(back_populates="history")
+
+
+class TicketDevice(Base):
+    """A device affected by a root-cause ticket (a switch down, a room dark)."""
+
+    __tablename__ = "ticket_devices"
+    __table_args__ = (UniqueConstraint("ticket_id", "campus", "device", name="uq_ticket_devices"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    campus: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(64), index=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recovered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ticket: Mapped[Ticket] = relationship(back_populates="affected")
+
+
+class NotifyOutbox(Base):
+    """A notification to send, written in the ticket's own transaction; a sender thread delivers it."""
+
+    __tablename__ = "notify_outbox"
+    __table_args__ = (Index("ix_notify_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    #: opened, reopened, resolved, flapping
+    event: Mapped[str] = mapped_column(String(16))
+    #: pending, sent, failed (gave up after notify.max_age_hours)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -8,7 +8,7 @@ from typing import Literal
 
 from campusmon.contract import Group
 
-from .config import ThresholdRuleSettings
+from .config import RuleScope, ThresholdRuleSettings
 
 Verdict = Literal["open", "resolve"]
 
@@ -20,16 +20,20 @@ class Action:
     subject: str
     severity: str
     summary: str
+    #: false: record in the device history only
+    ticket: bool = True
 
 
-def status_actions(device: str, old: str, new: str, reason: str | None) -> list[Action]:
-    """device_down: `lost` opens; any sign of life (`online`, even a clean `shutdown`) resolves."""
-    if new == old:
-        return []
-    if new == "lost":
-        return [Action("open", "device_down", "", "critical", f"{device} went offline without shutting down")]
-    why = "came back online" if new == "online" else f"shut down cleanly ({reason or 'no reason given'})"
-    return [Action("resolve", "device_down", "", "critical", f"{device} {why}")]
+@dataclass(frozen=True, slots=True)
+class DeviceFacts:
+    """Where a device is and what it is, for scope matching (unknown parts are None)."""
+
+    room: str | None = None
+    building: str | None = None
+    device_type: str | None = None
+
+    def in_scope(self, scope: RuleScope, campus: str, device: str) -> bool:
+        return scope.matches(campus, device, self.room, self.building, self.device_type)
 
 
 def _instances(group: Group) -> Iterable[Mapping[str, object]]:
@@ -58,11 +62,13 @@ class ThresholdEvaluator:
         ts: float,
         metrics: Mapping[str, Group],
         raised_before: Callable[[str, str], bool] | None = None,
+        facts: DeviceFacts | None = None,
     ) -> list[Action]:
         """`raised_before(problem, subject)` tells a fresh state (after a restart) about open tickets."""
         actions: list[Action] = []
+        facts = facts or DeviceFacts()
         for problem, rule in self.rules.items():
-            if not rule.enabled:
+            if not rule.enabled or not facts.in_scope(rule.scope, campus, device):
                 continue
             for group in metrics.values():
                 for inst in _instances(group):
@@ -91,7 +97,16 @@ class ThresholdEvaluator:
         ts: float,
     ) -> Action | None:
         what = f"{rule.metric}{f' on {subject}' if subject else ''}"
-        if value > rule.above:
+        if rule.above is not None:
+            bad, limit, op = value > rule.above, rule.above, ">"
+            good = rule.recover_below is not None and value < rule.recover_below
+            recover, rop = rule.recover_below, "<"
+        else:
+            assert rule.below is not None
+            bad, limit, op = value < rule.below, rule.below, "<"
+            good = rule.recover_above is not None and value > rule.recover_above
+            recover, rop = rule.recover_above, ">"
+        if bad:
             if st.above_since is None:
                 st.above_since = ts
             if not st.raised and ts - st.above_since >= rule.for_seconds:
@@ -101,10 +116,11 @@ class ThresholdEvaluator:
                     problem,
                     subject,
                     rule.severity,
-                    f"{device}: {what} is {value:g} (> {rule.above:g} for {rule.for_seconds:g} s)",
+                    f"{device}: {what} is {value:g} ({op} {limit:g} for {rule.for_seconds:g} s)",
+                    rule.ticket,
                 )
             return None
-        if value < rule.recover_below:
+        if good:
             st.above_since = None
             if st.raised:
                 st.raised = False
@@ -113,10 +129,49 @@ class ThresholdEvaluator:
                     problem,
                     subject,
                     rule.severity,
-                    f"{device}: {what} back to {value:g} (< {rule.recover_below:g})",
+                    f"{device}: {what} back to {value:g} ({rop} {recover:g})",
+                    rule.ticket,
                 )
             return None
-        # between recover_below and above: hold whatever state we are in (hysteresis)
+        # between the two thresholds: hold whatever state we are in (hysteresis)
         if not st.raised:
             st.above_since = None
         return None
+
+
+#: inventory parts whose change (RAM, disks, monitors removed or swapped) is worth a ticket
+HARDWARE_KEYS = ("cpu", "memory", "memory_modules", "disks", "monitors", "gpus")
+
+
+def _describe(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def inventory_changes(old: Mapping[str, object], new: Mapping[str, object]) -> list[str]:
+    """What hardware changed between two inventories (software and addresses do not count)."""
+    changes = []
+    for key in HARDWARE_KEYS:
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if a is None:
+            continue  # newly reported (a newer agent), not a change of hardware
+        if b is None:
+            changes.append(f"{key} removed (was {_describe(a)})")
+        else:
+            changes.append(f"{key}: {_describe(a)} -> {_describe(b)}")
+    return changes
+
+
+#: event kinds that say a peripheral went away / came back
+PERIPHERAL_GONE = ("peripheral_removed", "peripheral_missing")
+PERIPHERAL_BACK = ("peripheral_added", "peripheral_restored", "peripheral_connected")
+
+
+def peripheral_subject(message: str, data: Mapping[str, object]) -> str:
+    for key in ("name", "peripheral", "usb_id", "id"):
+        value = data.get(key)
+        if isinstance(value, str) and value:
+            return value[:200]
+    return message[:200] or "peripheral"

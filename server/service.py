@@ -8,8 +8,10 @@ import sqlite3
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,6 +27,8 @@ from .config import ServerConfig
 from .db import Database
 from .ingest import Ingestor
 from .metrics_store import SqliteMetricStore
+from .notify import Dispatcher, Router
+from .topology import Topology
 
 _log = logging.getLogger(__name__)
 
@@ -38,11 +42,25 @@ class _Incoming:
     received: float
 
 
+_SWEEP = _Incoming("", b"", 0, 0, 0.0)
+
+
 class Server:
     """`start()` returns once connected and subscribed; `stop()` ends everything it started."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        topology: Topology | None = None,
+    ) -> None:
         self.config = config
+        #: the current unix time; injectable so tests can stand at a given school-day moment
+        self.clock = clock
+        self.topology = topology
+        self.dispatcher: Dispatcher | None = None
+        self._router: Router | None = None
         self.broker: ManagedBroker | None = None
         self.db: Database | None = None
         self.metrics: SqliteMetricStore | None = None
@@ -71,7 +89,12 @@ class Server:
             self.broker.start()
         self.db = Database(cfg.storage.db_url)
         self.metrics = SqliteMetricStore(cfg.storage.metrics_path)
-        self.ingestor = Ingestor(cfg, self.db, self.metrics)
+        self.dispatcher = Dispatcher(cfg.notify, self.db, ZoneInfo(cfg.schedule.timezone))
+        self._router = Router(cfg.notify)
+        self.ingestor = Ingestor(
+            cfg, self.db, self.metrics, topology=self.topology, clock=self.clock, on_event=self._router
+        )
+        self.dispatcher.start()
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
         self._client = self._make_client()
@@ -119,6 +142,8 @@ class Server:
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(timeout=10)
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         if self.metrics is not None:
             self.metrics.close()
         if self.db is not None:
@@ -165,19 +190,32 @@ class Server:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # blocks when the worker is far behind: backpressure reaches the broker, which queues
-        self._queue.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.time()))
+        self._queue.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.clock()))
 
     # -- the worker --------------------------------------------------------------------------------
     def _work(self) -> None:
         """Handle messages in arrival order; acknowledge each only once it is safely stored."""
         assert self.ingestor is not None
+        every = self.config.rules.sweep_seconds
+        next_sweep = time.monotonic() + every
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=max(0.0, next_sweep - time.monotonic()))
+                except queue.Empty:
+                    item = _SWEEP
+                if time.monotonic() >= next_sweep:
+                    if not self._retry(self.ingestor.sweep):
+                        return
+                    self._kick()
+                    next_sweep = time.monotonic() + every
+                if item is _SWEEP:
+                    continue
                 if item is None:
                     return
                 if not self._handle_with_retry(item):
                     return  # stopping while the database is down: the broker redelivers it
+                self._kick()
                 if item.qos > 0 and self._client is not None:
                     self._client.ack(item.mid, item.qos)
         except BaseException:
@@ -187,12 +225,22 @@ class Server:
             self.fatal.set()
             raise
 
+    def _kick(self) -> None:
+        """Wake the notification senders once the ticket change (and its outbox rows) is committed."""
+        if self._router is not None and self.dispatcher is not None and self._router.take_pending():
+            self.dispatcher.kick()
+
     def _handle_with_retry(self, item: _Incoming) -> bool:
+        assert self.ingestor is not None
+        ingestor = self.ingestor
+        return self._retry(lambda: ingestor.handle(item.topic, item.payload, received=item.received))
+
+    def _retry(self, job: Callable[[], object]) -> bool:
         assert self.ingestor is not None
         backoff = 0.5
         while True:
             try:
-                self.ingestor.handle(item.topic, item.payload, received=item.received)
+                job()
                 return True
             except (OperationalError, sqlite3.OperationalError) as exc:
                 # database unavailable or locked: keep the message, retry

@@ -1,21 +1,30 @@
-"""Fault tickets: one active ticket per problem (the database guarantees it), history on every change."""
+"""Fault tickets: one active ticket per problem (the database guarantees it), history on every change.
+
+A recurrence within the reopen window reopens the resolved ticket instead of opening a new one; a
+problem that keeps reopening becomes one flapping ticket. Root-cause tickets (a switch down, a room
+dark) list the affected devices and resolve when the cause recovers.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from .db import Database, utcnow
-from .models import ACTIVE_STATES, Ticket, TicketHistory
+from .db import Database, as_utc, utcnow
+from .models import ACTIVE_STATES, Ticket, TicketDevice, TicketHistory
 
 _log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "campusmon"
+#: problems whose ticket stands for a group of devices
+GROUP_PROBLEMS = ("upstream_down", "room_down")
+#: problems that mean "this device is not up"
+DOWN_PROBLEMS = ("device_down", "should_be_on")
 
 #: allowed manual transitions; "closed" is final
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -26,6 +35,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "closed": (),
 }
 
+#: called inside the ticket's transaction: (session, ticket, event) — the notification outbox
+EventHook = Callable[[Session, Ticket, str], None]
+
 
 class TicketError(ValueError):
     """A ticket operation that is not allowed (unknown ticket, closed ticket, bad transition)."""
@@ -35,6 +47,8 @@ class TicketError(ValueError):
 class Opened:
     ticket_id: int
     created: bool
+    #: opened, reopened, flapping, or None (the ticket was already active)
+    event: str | None = None
 
 
 def _history(
@@ -46,8 +60,25 @@ def _history(
 
 
 class TicketService:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        reopen_window_seconds: float = 3600.0,
+        flapping_count: int = 3,
+        flapping_window_seconds: float = 1800.0,
+        on_event: EventHook | None = None,
+    ) -> None:
         self.db = db
+        self.reopen_window = timedelta(seconds=reopen_window_seconds)
+        self.flapping_count = flapping_count
+        self.flapping_window = timedelta(seconds=flapping_window_seconds)
+        self.on_event = on_event
+
+    def _emit(self, s: Session, ticket: Ticket, event: str) -> None:
+        if self.on_event is not None:
+            s.flush()
+            self.on_event(s, ticket, event)
 
     @staticmethod
     def active(s: Session, campus: str, device: str, problem: str, subject: str = "") -> Ticket | None:
@@ -61,6 +92,79 @@ class TicketService:
             )
         ).first()
 
+    @staticmethod
+    def covering(s: Session, campus: str, device: str) -> Ticket | None:
+        """The active ticket that already says this device is down (its own, or a group's)."""
+        own = s.scalars(
+            select(Ticket).where(
+                Ticket.campus == campus,
+                Ticket.device == device,
+                Ticket.problem.in_((*DOWN_PROBLEMS, "upstream_down")),
+                Ticket.status.in_(ACTIVE_STATES),
+            )
+        ).first()
+        if own is not None:
+            return own
+        return s.scalars(
+            select(Ticket)
+            .join(TicketDevice, TicketDevice.ticket_id == Ticket.id)
+            .where(
+                TicketDevice.campus == campus,
+                TicketDevice.device == device,
+                TicketDevice.recovered_at.is_(None),
+                Ticket.status.in_(ACTIVE_STATES),
+            )
+        ).first()
+
+    @staticmethod
+    def covered_devices(s: Session, *, own_groups: bool = True) -> set[tuple[str, str]]:
+        """Every (campus, device) some active ticket already says is down (two queries, for sweeps).
+        `own_groups=False` leaves out a switch that only stands for its group (it may well be up)."""
+        problems = (*DOWN_PROBLEMS, "upstream_down") if own_groups else DOWN_PROBLEMS
+        own = s.execute(
+            select(Ticket.campus, Ticket.device).where(
+                Ticket.problem.in_(problems), Ticket.status.in_(ACTIVE_STATES)
+            )
+        ).all()
+        grouped = s.execute(
+            select(TicketDevice.campus, TicketDevice.device)
+            .join(Ticket, TicketDevice.ticket_id == Ticket.id)
+            .where(TicketDevice.recovered_at.is_(None), Ticket.status.in_(ACTIVE_STATES))
+        ).all()
+        return {(c, d) for c, d in (*own, *grouped)}
+
+    def _recent_resolved(
+        self, s: Session, campus: str, device: str, problem: str, subject: str, at: datetime
+    ) -> Ticket | None:
+        return s.scalars(
+            select(Ticket)
+            .where(
+                Ticket.campus == campus,
+                Ticket.device == device,
+                Ticket.problem == problem,
+                Ticket.subject == subject,
+                Ticket.status == "resolved",
+                Ticket.resolved_at >= at - self.reopen_window,
+            )
+            .order_by(Ticket.id.desc())
+        ).first()
+
+    @staticmethod
+    def _add_affected(
+        s: Session, ticket: Ticket, campus: str, devices: Iterable[str], at: datetime
+    ) -> list[str]:
+        have = {(a.campus, a.device): a for a in ticket.affected}
+        added = []
+        for d in devices:
+            row = have.get((campus, d))
+            if row is None:
+                ticket.affected.append(TicketDevice(campus=campus, device=d, added_at=at))
+                added.append(d)
+            elif row.recovered_at is not None:
+                row.recovered_at = None
+                added.append(d)
+        return added
+
     def open(
         self,
         *,
@@ -72,35 +176,120 @@ class TicketService:
         severity: str = "warning",
         actor: str = SYSTEM_ACTOR,
         note: str = "",
+        room: str = "",
+        affected: Sequence[str] = (),
         at: datetime | None = None,
     ) -> Opened:
-        """Open a ticket, or return the active one for the same problem (recorded as a recurrence)."""
+        """Open a ticket; or add to the active one; or reopen a recently resolved one (recurrence)."""
         at = at or utcnow()
         for _attempt in range(3):
             try:
                 with self.db.session() as s:
-                    existing = self.active(s, campus, device, problem, subject)
-                    if existing is not None:
-                        return Opened(existing.id, created=False)
-                    ticket = Ticket(
-                        campus=campus,
-                        device=device,
-                        problem=problem,
-                        subject=subject,
-                        severity=severity,
-                        status="open",
-                        summary=summary,
-                        opened_at=at,
-                        updated_at=at,
+                    return self._open(
+                        s,
+                        campus,
+                        device,
+                        problem,
+                        summary,
+                        subject,
+                        severity,
+                        actor,
+                        note,
+                        room,
+                        affected,
+                        at,
                     )
-                    _history(ticket, actor, "open", None, "open", note or summary, at)
-                    s.add(ticket)
-                    s.flush()
-                    return Opened(ticket.id, created=True)
             except IntegrityError:
                 # another writer opened it between our check and insert: the unique index held
                 _log.debug("concurrent open of %s/%s %s; using the existing ticket", campus, device, problem)
         raise TicketError(f"could not open ticket for {campus}/{device} {problem}")  # pragma: no cover
+
+    def _open(
+        self,
+        s: Session,
+        campus: str,
+        device: str,
+        problem: str,
+        summary: str,
+        subject: str,
+        severity: str,
+        actor: str,
+        note: str,
+        room: str,
+        affected: Sequence[str],
+        at: datetime,
+    ) -> Opened:
+        existing = self.active(s, campus, device, problem, subject)
+        if existing is not None:
+            added = self._add_affected(s, existing, campus, affected, at)
+            if added:
+                _history(existing, actor, "affected", None, None, "also affected: " + ", ".join(added), at)
+                existing.updated_at = at
+            elif actor != SYSTEM_ACTOR and note:
+                _history(existing, actor, "note", None, None, note, at)
+                existing.updated_at = at
+            if existing.last_signal != "open":
+                existing.last_signal, existing.last_signal_at = "open", at
+            return Opened(existing.id, created=False)
+        recent = self._recent_resolved(s, campus, device, problem, subject, at)
+        if recent is not None:
+            recent.status = "open"
+            recent.resolved_at = None
+            recent.updated_at = at
+            recent.last_signal, recent.last_signal_at = "open", at
+            _history(recent, actor, "reopen", "resolved", "open", f"recurred: {summary}", at)
+            self._add_affected(s, recent, campus, affected, at)
+            s.flush()
+            reopens = s.scalar(
+                select(func.count(TicketHistory.id)).where(
+                    TicketHistory.ticket_id == recent.id,
+                    TicketHistory.action == "reopen",
+                    TicketHistory.at >= at - self.flapping_window,
+                )
+            )
+            event: str | None = "reopened"
+            if recent.flapping:
+                event = None  # already known to flap: no message per bounce
+            elif (reopens or 0) >= self.flapping_count:
+                recent.flapping = True
+                if not recent.summary.startswith("[flapping]"):
+                    recent.summary = f"[flapping] {recent.summary}"[:500]
+                _history(
+                    recent,
+                    SYSTEM_ACTOR,
+                    "flapping",
+                    None,
+                    None,
+                    f"reopened {reopens} times within {self.flapping_window.total_seconds():g} s; "
+                    "stays open until stable",
+                    at,
+                )
+                event = "flapping"
+            if event:
+                self._emit(s, recent, event)
+            return Opened(recent.id, created=False, event=event)
+        ticket = Ticket(
+            campus=campus,
+            device=device,
+            problem=problem,
+            subject=subject,
+            severity=severity,
+            status="open",
+            summary=summary[:500],
+            room=room,
+            opened_by=actor,
+            flapping=False,
+            opened_at=at,
+            updated_at=at,
+            last_signal="open",
+            last_signal_at=at,
+        )
+        _history(ticket, actor, "open", None, "open", note or summary, at)
+        self._add_affected(s, ticket, campus, affected, at)
+        s.add(ticket)
+        s.flush()
+        self._emit(s, ticket, "opened")
+        return Opened(ticket.id, created=True, event="opened")
 
     def resolve_auto(
         self,
@@ -112,17 +301,98 @@ class TicketService:
         note: str,
         at: datetime | None = None,
     ) -> int | None:
-        """Recovery: resolve the active ticket for this problem, saying it was automatic."""
+        """Recovery: resolve the active ticket for this problem, saying it was automatic.
+
+        A flapping ticket only notes the recovery; `settle_flapping` resolves it once stable."""
         at = at or utcnow()
         with self.db.session() as s:
             ticket = self.active(s, campus, device, problem, subject)
             if ticket is None:
                 return None
-            _history(ticket, SYSTEM_ACTOR, "auto_resolve", ticket.status, "resolved", note, at)
-            ticket.status = "resolved"
-            ticket.resolved_at = at
-            ticket.updated_at = at
+            if ticket.last_signal != "resolve":  # since when it is recovered, not the latest say-so
+                ticket.last_signal, ticket.last_signal_at = "resolve", at
+            if ticket.flapping:
+                return None
+            self._resolve(s, ticket, note, at)
             return ticket.id
+
+    def _resolve(self, s: Session, ticket: Ticket, note: str, at: datetime) -> None:
+        _history(ticket, SYSTEM_ACTOR, "auto_resolve", ticket.status, "resolved", note, at)
+        ticket.status = "resolved"
+        ticket.resolved_at = at
+        ticket.updated_at = at
+        for a in ticket.affected:
+            if a.recovered_at is None:
+                a.recovered_at = at
+        self._emit(s, ticket, "resolved")
+
+    def settle_flapping(self, at: datetime | None = None) -> list[int]:
+        """Resolve flapping tickets whose problem has been recovered for a whole flapping window."""
+        at = at or utcnow()
+        done = []
+        with self.db.session() as s:
+            for t in s.scalars(
+                select(Ticket).where(
+                    Ticket.flapping.is_(True),
+                    Ticket.status.in_(ACTIVE_STATES),
+                    Ticket.last_signal == "resolve",
+                )
+            ):
+                since = as_utc(t.last_signal_at)
+                if since is not None and at - since >= self.flapping_window:
+                    self._resolve(s, t, "resolved automatically: stable again after flapping", at)
+                    done.append(t.id)
+        return done
+
+    def device_recovered(
+        self, campus: str, device: str, note: str, at: datetime | None = None, *, own_groups: bool = True
+    ) -> list[int]:
+        """The device is back: mark it recovered in group tickets; resolve groups with all back, and
+        (`own_groups`) the group ticket of a switch that is itself back."""
+        at = at or utcnow()
+        resolved = []
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(TicketDevice)
+                .join(Ticket, TicketDevice.ticket_id == Ticket.id)
+                .where(
+                    TicketDevice.campus == campus,
+                    TicketDevice.device == device,
+                    TicketDevice.recovered_at.is_(None),
+                    Ticket.status.in_(ACTIVE_STATES),
+                )
+            ).all()
+            for row in rows:
+                row.recovered_at = at
+            tickets = {row.ticket.id: row.ticket for row in rows}
+            own = (
+                s.scalars(
+                    select(Ticket).where(
+                        Ticket.campus == campus,
+                        Ticket.device == device,
+                        Ticket.problem.in_(GROUP_PROBLEMS),
+                        Ticket.status.in_(ACTIVE_STATES),
+                    )
+                ).all()
+                if own_groups
+                else []
+            )
+            for t in own:  # the root cause itself is back: the whole group is resolved
+                self._resolve(s, t, f"resolved automatically: {note}", at)
+                resolved.append(t.id)
+            for t in tickets.values():
+                if t.status not in ACTIVE_STATES or t.problem not in GROUP_PROBLEMS:
+                    continue
+                if all(a.recovered_at is not None for a in t.affected):
+                    self._resolve(s, t, "resolved automatically: every affected device is back", at)
+                    resolved.append(t.id)
+                else:
+                    left = sum(a.recovered_at is None for a in t.affected)
+                    _history(
+                        t, SYSTEM_ACTOR, "recovered", None, None, f"{device} is back ({left} still down)", at
+                    )
+                    t.updated_at = at
+        return resolved
 
     def transition(self, ticket_id: int, to: str, *, actor: str, note: str = "") -> Ticket:
         at = utcnow()
@@ -143,21 +413,78 @@ class TicketService:
                 ticket.resolved_at = at
             elif to == "closed":
                 ticket.closed_at = at
+            elif to == "open":
+                ticket.resolved_at = None
+            if to in ("open", "resolved"):
+                self._emit(s, ticket, "reopened" if to == "open" else "resolved")
             return ticket
 
-    def list(self, *, status: Sequence[str] | None = None, campus: str | None = None) -> list[Ticket]:
+    def note(self, ticket_id: int, text: str, *, actor: str) -> Ticket:
+        if not text.strip():
+            raise TicketError("an empty note says nothing")
         with self.db.session() as s:
-            q = select(Ticket).order_by(Ticket.id)
+            ticket = s.get(Ticket, ticket_id)
+            if ticket is None:
+                raise TicketError(f"no ticket #{ticket_id}")
+            if ticket.status == "closed":
+                raise TicketError(f"ticket #{ticket_id} is closed")
+            at = utcnow()
+            _history(ticket, actor, "note", None, None, text, at)
+            ticket.updated_at = at
+            return ticket
+
+    def open_manual(
+        self,
+        *,
+        campus: str,
+        summary: str,
+        actor: str,
+        device: str = "",
+        room: str = "",
+        severity: str = "warning",
+    ) -> Opened:
+        """A person's report (a teacher: "the panel in room 302 is black"); a second report of the
+        same device or room while one is active becomes a note on it."""
+        if not device and not room:
+            raise TicketError("a manual ticket names a device or a room")
+        return self.open(
+            campus=campus,
+            device=device,
+            problem="manual",
+            subject="" if device else room,
+            room=room,
+            severity=severity,
+            summary=summary,
+            actor=actor,
+            note=summary,
+        )
+
+    def list(
+        self,
+        *,
+        status: Sequence[str] | None = None,
+        campus: str | None = None,
+        room: str | None = None,
+        severity: Sequence[str] | None = None,
+    ) -> list[Ticket]:
+        with self.db.session() as s:
+            q = select(Ticket).options(selectinload(Ticket.affected)).order_by(Ticket.id)
             if status:
                 q = q.where(Ticket.status.in_(status))
             if campus:
                 q = q.where(Ticket.campus == campus)
+            if room:
+                q = q.where(Ticket.room == room)
+            if severity:
+                q = q.where(Ticket.severity.in_(severity))
             return list(s.scalars(q))
 
     def get(self, ticket_id: int) -> Ticket:
         with self.db.session() as s:
             ticket = s.scalars(
-                select(Ticket).where(Ticket.id == ticket_id).options(selectinload(Ticket.history))
+                select(Ticket)
+                .where(Ticket.id == ticket_id)
+                .options(selectinload(Ticket.history), selectinload(Ticket.affected))
             ).first()
             if ticket is None:
                 raise TicketError(f"no ticket #{ticket_id}")

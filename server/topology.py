@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +28,25 @@ class Topology(Protocol):
     def devices_behind(self, campus: str, switch: str) -> list[str]: ...
 
 
+@runtime_checkable
+class Placement(Protocol):
+    """Optional extras of a topology, used to match rule and schedule scopes."""
+
+    def building_of(self, campus: str, device: str) -> str | None: ...
+
+    def type_of(self, campus: str, device: str) -> str | None: ...
+
+
 @dataclass
 class StaticTopology:
     """Rooms and upstreams given by hand: {campus: {device: room}} and {campus: {device: Upstream}}."""
 
     rooms: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     upstreams: Mapping[str, Mapping[str, Upstream]] = field(default_factory=dict)
+    #: {campus: {room: building}}
+    buildings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: {campus: {device: type}}
+    device_types: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def room_of(self, campus: str, device: str) -> str | None:
         return self.rooms.get(campus, {}).get(device)
@@ -43,3 +56,10 @@ class StaticTopology:
 
     def devices_behind(self, campus: str, switch: str) -> list[str]:
         return sorted(d for d, up in self.upstreams.get(campus, {}).items() if up.switch == switch)
+
+    def building_of(self, campus: str, device: str) -> str | None:
+        room = self.room_of(campus, device)
+        return None if room is None else self.buildings.get(campus, {}).get(room)
+
+    def type_of(self, campus: str, device: str) -> str | None:
+        return self.device_types.get(campus, {}).get(device)

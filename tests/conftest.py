@@ -22,7 +22,7 @@ def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
 @pytest.fixture
 def server_factory(tmp_path: Path, mosquitto: MosquittoProcess):
     """Build (and always stop) campusmon servers against the test broker; data in tmp_path."""
-    from campusmon.server.config import BrokerSettings, ServerConfig, StorageSettings
+    from campusmon.server.config import BrokerSettings, ScheduleSettings, ServerConfig, StorageSettings
     from campusmon.server.service import Server
 
     started: list[Server] = []
@@ -33,6 +33,8 @@ def server_factory(tmp_path: Path, mosquitto: MosquittoProcess):
                 managed=False, host=mosquitto.host, port=mosquitto.port, client_id=client_id
             ),
             storage=StorageSettings(data_dir=tmp_path / "server"),
+            # tests that do not test school hours run at any wall-clock time: always expected on
+            schedule=ScheduleSettings(default="always"),
         )
         for key, value in overrides.items():
             section, _, name = key.partition("__")

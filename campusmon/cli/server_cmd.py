@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from campusmon.server.db import Database
 
 app = typer.Typer(help="Run and check the server.", no_args_is_help=True)
-tickets_app = typer.Typer(help="Fault tickets.", no_args_is_help=True)
 
 ConfigOpt = typer.Option(
     None,
@@ -84,13 +83,21 @@ def check_config(config: Path | None = ConfigOpt) -> None:
     """Validate the config file (unknown keys, wrong types) and exit."""
     cfg = load_config(config)
     rules = ", ".join(k for k, r in cfg.rules.thresholds.items() if r.enabled)
+    builtin = ", ".join(k for k, r in cfg.rules.builtin.items() if r.enabled)
+    channels = ", ".join(f"{k} ({c.kind})" for k, c in cfg.notify.channels.items())
     typer.echo(
         f"ok: broker {'managed' if cfg.broker.managed else 'external'} {cfg.broker.host}:"
         f"{cfg.broker.port}, data in {cfg.storage.data_dir}, threshold rules: {rules or 'none'}"
     )
+    typer.echo(f"built-in rules: {builtin or 'none'}")
+    typer.echo(
+        f"schedule: {cfg.schedule.timezone}, default profile {cfg.schedule.default!r}, "
+        f"grace {cfg.schedule.grace_minutes:g} min, profiles: {', '.join(cfg.schedule.profiles)}"
+    )
+    typer.echo(f"notification channels: {channels or 'none'}; routes: {len(cfg.notify.routes)}")
 
 
-def _fmt_time(value: Any) -> str:
+def fmt_time(value: Any) -> str:
     from campusmon.server.db import as_utc
 
     value = as_utc(value)
@@ -123,8 +130,8 @@ def devices(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
             d.campus,
             d.device,
             f"[{colors.get(d.state, 'yellow')}]{d.state}[/]",
-            _fmt_time(d.state_since),
-            _fmt_time(d.last_report_ts),
+            fmt_time(d.state_since),
+            fmt_time(d.last_report_ts),
             "-" if d.last_seq is None else str(d.last_seq),
             d.agent or "-",
         )
@@ -149,134 +156,6 @@ def device_dict(d: Any) -> dict[str, Any]:
         "interval_s": d.interval_s,
         "agent": d.agent,
     }
-
-
-def ticket_dict(t: Any, history: bool = False) -> dict[str, Any]:
-    from campusmon.server.db import as_utc
-
-    def iso(v: Any) -> str | None:
-        return None if v is None else as_utc(v).isoformat()  # type: ignore[union-attr]
-
-    out: dict[str, Any] = {
-        "id": t.id,
-        "campus": t.campus,
-        "device": t.device,
-        "problem": t.problem,
-        "subject": t.subject,
-        "severity": t.severity,
-        "status": t.status,
-        "summary": t.summary,
-        "opened_at": iso(t.opened_at),
-        "updated_at": iso(t.updated_at),
-        "resolved_at": iso(t.resolved_at),
-        "closed_at": iso(t.closed_at),
-    }
-    if history:
-        out["history"] = [
-            {
-                "at": iso(h.at),
-                "actor": h.actor,
-                "action": h.action,
-                "from": h.from_status,
-                "to": h.to_status,
-                "note": h.note,
-            }
-            for h in t.history
-        ]
-    return out
-
-
-def print_tickets(tickets: list[Any], title: str = "tickets") -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(tickets)} {title}")
-    for col in ("#", "status", "severity", "campus", "device", "problem", "opened", "summary"):
-        table.add_column(col)
-    colors = {
-        "open": "bold red",
-        "acknowledged": "yellow",
-        "in_progress": "yellow",
-        "resolved": "green",
-        "closed": "dim",
-    }
-    for t in tickets:
-        table.add_row(
-            str(t.id),
-            f"[{colors.get(t.status, 'white')}]{t.status}[/]",
-            t.severity,
-            t.campus,
-            t.device + (f" {t.subject}" if t.subject else ""),
-            t.problem,
-            _fmt_time(t.opened_at),
-            t.summary,
-        )
-    Console().print(table)
-
-
-def print_ticket(t: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    console.print(f"[bold]Ticket #{t.id}[/] [{t.status}] {t.severity} — {t.summary}")
-    console.print(
-        f"  device {t.campus}/{t.device}{' ' + t.subject if t.subject else ''}, problem {t.problem}"
-    )
-    console.print(f"  opened {_fmt_time(t.opened_at)}, updated {_fmt_time(t.updated_at)}")
-    table = Table(title="history")
-    for col in ("when", "who", "action", "status", "note"):
-        table.add_column(col)
-    for h in t.history:
-        table.add_row(
-            _fmt_time(h.at), h.actor, h.action, f"{h.from_status or ''} → {h.to_status or ''}", h.note
-        )
-    console.print(table)
-
-
-@tickets_app.command("list")
-def tickets_list(
-    config: Path | None = ConfigOpt,
-    status: list[str] = typer.Option([], "--status", help="Only these states (repeatable)."),
-    campus: str | None = typer.Option(None, "--campus"),
-    as_json: bool = JsonOpt,
-) -> None:
-    """List tickets (all states unless --status)."""
-    from campusmon.server.models import TICKET_STATES
-    from campusmon.server.tickets import TicketService
-
-    for st in status:
-        if st not in TICKET_STATES:
-            from campusmon.config import did_you_mean
-
-            typer.echo(f"error: unknown status {st!r}{did_you_mean(st, TICKET_STATES)}", err=True)
-            raise typer.Exit(2)
-    db = open_db(config)
-    tickets = TicketService(db).list(status=status or None, campus=campus)
-    db.dispose()
-    if as_json:
-        typer.echo(json.dumps([ticket_dict(t) for t in tickets], ensure_ascii=False, indent=2))
-    else:
-        print_tickets(tickets)
-
-
-@tickets_app.command("show")
-def tickets_show(ticket_id: int, config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
-    """One ticket with its whole history."""
-    from campusmon.server.tickets import TicketError, TicketService
-
-    db = open_db(config)
-    try:
-        t = TicketService(db).get(ticket_id)
-    except TicketError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        db.dispose()
-    if as_json:
-        typer.echo(json.dumps(ticket_dict(t, history=True), ensure_ascii=False, indent=2))
-    else:
-        print_ticket(t)
 
 
 def demo(

@@ -13,7 +13,7 @@ from campusmon.server.tickets import TicketService
 def test_one_active_ticket_per_problem_is_a_database_constraint(postgres: str) -> None:
     db = Database(postgres)
     try:
-        svc = TicketService(db)
+        svc = TicketService(db, reopen_window_seconds=0)  # a recurrence opens a new ticket
         first = svc.open(campus="main", device="pc-1", problem="device_down", summary="down")
         again = svc.open(campus="main", device="pc-1", problem="device_down", summary="down again")
         assert first.created and not again.created and first.ticket_id == again.ticket_id
@@ -36,7 +36,7 @@ def test_one_active_ticket_per_problem_is_a_database_constraint(postgres: str) -
     finally:
         with db.engine.begin() as conn:
             conn.exec_driver_sql(
-                "DROP TABLE IF EXISTS ticket_history, tickets, device_history, devices, "
-                "alembic_version CASCADE"
+                "DROP TABLE IF EXISTS notify_outbox, ticket_devices, ticket_history, tickets, "
+                "device_history, devices, alembic_version CASCADE"
             )
         db.dispose()
