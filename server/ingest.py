@@ -18,6 +18,7 @@ from .config import ServerConfig
 from .db import Database, as_utc
 from .metrics_store import SqliteMetricStore
 from .models import Device, DeviceHistory
+from .register.service import RegisterService
 from .rules import Action, ThresholdEvaluator, status_actions
 from .tickets import TicketService
 
@@ -51,6 +52,8 @@ class Ingestor:
         self.db = db
         self.metrics = metrics
         self.tickets = TicketService(db)
+        #: the asset register; its `listeners` hear every inventory outcome (component changes)
+        self.register = RegisterService(db)
         self.thresholds = ThresholdEvaluator(config.rules.thresholds)
         self.counters: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -79,6 +82,7 @@ class Ingestor:
             outcome = self._metrics(payload, received)
         elif isinstance(payload, Inventory):
             outcome = self._touch(payload.campus, payload.device, received, "inventory")
+            self.register.record_inventory(payload, _dt(received))
         elif isinstance(payload, Event):
             outcome = self._event(payload, received)
         self.count(outcome)
