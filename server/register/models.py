@@ -42,7 +42,7 @@ class Building(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campus_id: Mapped[int] = mapped_column(ForeignKey("reg_campuses.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
-    campus: Mapped[Campus] = relationship(back_populates="buildings")
+    campus: Mapped[Campus] = relationship(back_populates="buildings", lazy="joined")
     rooms: Mapped[list[Room]] = relationship(back_populates="building", order_by="Room.name")
 
 

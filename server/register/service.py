@@ -637,9 +637,7 @@ class RegisterService:
             for a in (keep, other):
                 if a.merged_into is not None:
                     raise RegisterError(f"asset #{a.id} was already merged into #{a.merged_into}")
-            s.execute(
-                update(AssetHistory).where(AssetHistory.asset_id == other.id).values(asset_id=keep.id)
-            )
+            s.execute(update(AssetHistory).where(AssetHistory.asset_id == other.id).values(asset_id=keep.id))
             for fld in (
                 "name",
                 "vendor",
