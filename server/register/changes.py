@@ -206,6 +206,7 @@ def diff_inventory(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> lis
         ("usb", "usb", _usb),
     ]
     for section, component, describe in lists:
-        if section in new and section in old:  # a section the agent could not read is not a removal
+        if isinstance(new.get(section), list) and isinstance(old.get(section), list):
+            # a section the agent could not read this time is not a removal
             out.extend(_diff_items(component, _items(old[section]), _items(new[section]), describe))
     return out

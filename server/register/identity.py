@@ -40,6 +40,10 @@ JUNK_VALUES = frozenset(
         "1234567890",
         "12345678",
         "x.x",
+        # vendor-default SMBIOS UUIDs shared by many boards
+        "03000200-0400-0500-0006-000700080009",
+        "00020003-0004-0005-0006-000700080009",
+        "12345678-1234-5678-90ab-cddeefaabbcc",
     }
 )
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
