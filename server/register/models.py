@@ -102,7 +102,6 @@ class Asset(Base):
     smbios_uuid: Mapped[str | None] = mapped_column(String(64))
     board_serial: Mapped[str | None] = mapped_column(String(100))
     hostname: Mapped[str] = mapped_column(String(100), default="")
-    disk_serials: Mapped[list[str]] = mapped_column(JSON, default=list)
     inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     inventory_hash: Mapped[str | None] = mapped_column(String(100))
     inventory_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -118,6 +117,9 @@ class Asset(Base):
     macs: Mapped[list[AssetMac]] = relationship(
         back_populates="asset", cascade="all, delete-orphan", order_by="AssetMac.mac", lazy="selectin"
     )
+    disks: Mapped[list[AssetDisk]] = relationship(
+        cascade="all, delete-orphan", order_by="AssetDisk.serial", lazy="selectin"
+    )
 
 
 class AssetMac(Base):
@@ -129,6 +131,17 @@ class AssetMac(Base):
     #: lower case, colon separated: aa:bb:cc:dd:ee:ff
     mac: Mapped[str] = mapped_column(String(17), index=True)
     asset: Mapped[Asset] = relationship(back_populates="macs")
+
+
+class AssetDisk(Base):
+    """Serial of a disk the device reported: evidence for matching after a motherboard swap."""
+
+    __tablename__ = "reg_asset_disks"
+    __table_args__ = (UniqueConstraint("asset_id", "serial", name="uq_reg_asset_disks_asset_serial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("reg_assets.id", ondelete="CASCADE"), index=True)
+    serial: Mapped[str] = mapped_column(String(100), index=True)
 
 
 class AssetHistory(Base):

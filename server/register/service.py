@@ -20,7 +20,7 @@ from ..db import Database, utcnow
 from .changes import Change, diff_inventory
 from .fields import RegisterError, parse_field, show
 from .identity import Candidate, Fingerprint, MatchResult, clean, decide, fingerprint, normalize_mac
-from .models import ASSET_TYPES, Asset, AssetHistory, AssetMac, AssetReview, Building, Campus, Room
+from .models import ASSET_TYPES, Asset, AssetDisk, AssetHistory, AssetMac, AssetReview, Building, Campus, Room
 
 _log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def asset_fingerprint(a: Asset) -> Fingerprint:
         serial=clean(a.serial),
         board_serial=a.board_serial,
         macs=frozenset(m.mac for m in a.macs),
-        disks=frozenset(a.disk_serials or ()),
+        disks=frozenset(d.serial for d in a.disks),
         hostname=a.hostname,
         link=(a.link_campus, a.link_device) if a.link_campus and a.link_device else None,
     )
@@ -369,7 +369,7 @@ class RegisterService:
         return 1
 
     def create(self, s: Session, actor: str, at: datetime, **values: Any) -> Asset:
-        asset = Asset(created_at=at, updated_at=at, custom={}, disk_serials=[], **values)
+        asset = Asset(created_at=at, updated_at=at, custom={}, **values)
         s.add(asset)
         s.flush()
         s.add(
@@ -398,6 +398,9 @@ class RegisterService:
             conds.append(Asset.board_serial == fp.board_serial)
         if fp.macs:
             conds.append(Asset.id.in_(select(AssetMac.asset_id).where(AssetMac.mac.in_(sorted(fp.macs)))))
+        if fp.disks:
+            disk_owners = select(AssetDisk.asset_id).where(AssetDisk.serial.in_(sorted(fp.disks)))
+            conds.append(Asset.id.in_(disk_owners))
         if not conds:
             return []
         return list(s.scalars(select(Asset).where(Asset.merged_into.is_(None), or_(*conds))).unique())
@@ -448,7 +451,7 @@ class RegisterService:
                     s.add(
                         AssetHistory(asset_id=asset.id, at=now, actor=actor, field=c.field, old=old, new=new)
                     )
-            self._apply_identity(s, asset, inv, data, fp, actor, now)
+            self._apply_identity(s, asset, inv, data, fp, actor, now, initial=created)
             learned = self._learn_fdb(s, inv.campus, inv.device, data.get("fdb"), actor, now)
             outcome = InventoryOutcome(
                 campus=inv.campus,
@@ -516,35 +519,51 @@ class RegisterService:
         fp: Fingerprint,
         actor: str,
         now: datetime,
+        initial: bool,
     ) -> None:
+        """Take the reported identity; history rows for what changed (none for a brand-new asset,
+        whose `created` row says it all; the hostname is in the inventory diff already)."""
+
+        def put(fld: str, value: Any, quiet: bool = False) -> bool:
+            if show(getattr(asset, fld)) == show(value):
+                return False
+            if not (initial or quiet):
+                self.record(s, asset, fld, getattr(asset, fld), value, actor, now)
+            setattr(asset, fld, value)
+            return True
+
         link_old = f"{asset.link_campus}/{asset.link_device}" if asset.link_device else None
-        if self.record(s, asset, "device", link_old, f"{inv.campus}/{inv.device}", actor, now):
+        if link_old != f"{inv.campus}/{inv.device}":
+            if not initial:
+                self.record(s, asset, "device", link_old, f"{inv.campus}/{inv.device}", actor, now)
             asset.link_campus, asset.link_device = inv.campus, inv.device
         if asset.campus_id is None:
             asset.campus_id = self.ensure_campus(s, inv.campus).id
         for fld, value in (("smbios_uuid", fp.smbios_uuid), ("board_serial", fp.board_serial)):
             if value:
-                self._assign(s, asset, fld, value, actor, now)
+                put(fld, value)
         if fp.serial and not clean(asset.serial):
-            self._assign(s, asset, "serial", fp.serial, actor, now)
+            put("serial", fp.serial)
         smbios = _mapping(data.get("smbios"))
         if not asset.vendor and smbios.get("vendor"):
-            self._assign(s, asset, "vendor", str(smbios["vendor"])[:100], actor, now)
+            put("vendor", str(smbios["vendor"])[:100])
         if not asset.model and smbios.get("product"):
-            self._assign(s, asset, "model", str(smbios["product"])[:100], actor, now)
+            put("model", str(smbios["product"])[:100])
         if fp.hostname:
-            self._assign(s, asset, "hostname", fp.hostname[:100], actor, now)
+            put("hostname", fp.hostname[:100], quiet=True)
         if ip := primary_ip(data):
-            self._assign(s, asset, "ip", ip, actor, now)
+            put("ip", ip)
         if family := os_family(data):
-            self._assign(s, asset, "os_family", family, actor, now)
-        if fp.disks:
-            asset.disk_serials = sorted(fp.disks)
-        if fp.macs:
-            old_macs = sorted(m.mac for m in asset.macs)
-            if self.record(s, asset, "macs", old_macs, sorted(fp.macs), actor, now):
-                keep = {m.mac: m for m in asset.macs}
-                asset.macs = [keep.get(mac) or AssetMac(mac=mac) for mac in sorted(fp.macs)]
+            put("os_family", family)
+        if fp.disks and {d.serial for d in asset.disks} != fp.disks:
+            have = {d.serial: d for d in asset.disks}
+            asset.disks = [have.get(x) or AssetDisk(serial=x) for x in sorted(fp.disks)]
+        old_macs = sorted(m.mac for m in asset.macs)
+        if fp.macs and old_macs != sorted(fp.macs):
+            if not initial:
+                self.record(s, asset, "macs", old_macs, sorted(fp.macs), actor, now)
+            keep = {m.mac: m for m in asset.macs}
+            asset.macs = [keep.get(mac) or AssetMac(mac=mac) for mac in sorted(fp.macs)]
         asset.inventory = dict(data)
         asset.inventory_hash = inv.hash
         asset.inventory_at = now
@@ -665,9 +684,18 @@ class RegisterService:
                     s, keep, "device", link_old, f"{other.link_campus}/{other.link_device}", actor, now
                 )
                 keep.link_campus, keep.link_device = other.link_campus, other.link_device
+                for fld in ("smbios_uuid", "board_serial", "hostname", "ip", "os_family"):
+                    if getattr(other, fld):  # the machine that reports now is the one to recognise
+                        self._assign(s, keep, fld, getattr(other, fld), actor, now)
                 keep.inventory, keep.inventory_hash = other.inventory, other.inventory_hash
                 keep.inventory_at = other.inventory_at
-                keep.disk_serials = other.disk_serials
+                serials = {d.serial for d in other.disks}
+                other.disks = []
+                s.flush()
+                have_disks = {d.serial: d for d in keep.disks}
+                keep.disks = [
+                    have_disks.get(x) or AssetDisk(serial=x) for x in sorted(serials | set(have_disks))
+                ]
             macs = sorted({m.mac for m in keep.macs} | {m.mac for m in other.macs})
             if self.record(s, keep, "macs", sorted(m.mac for m in keep.macs), macs, actor, now):
                 have = {m.mac: m for m in keep.macs}
@@ -685,6 +713,7 @@ class RegisterService:
             other.link_campus = other.link_device = None
             other.smbios_uuid = other.board_serial = None
             other.macs = []
+            other.disks = []
             other.updated_at = keep.updated_at = now
             for review in s.scalars(
                 select(AssetReview).where(
@@ -729,7 +758,7 @@ class RegisterService:
                 inventory_hash=asset.inventory_hash,
                 inventory_at=asset.inventory_at,
             )
-            new.disk_serials = list(asset.disk_serials or [])
+            disks = [d.serial for d in asset.disks]
             macs = [m.mac for m in asset.macs]
             self.record(s, new, "split_from", None, f"#{asset.id}", actor, now)
             self.record(s, new, "device", None, f"{asset.link_campus}/{asset.link_device}", actor, now)
@@ -738,12 +767,13 @@ class RegisterService:
             self.record(s, asset, "device", f"{asset.link_campus}/{asset.link_device}", None, actor, now)
             self.record(s, asset, "macs", macs, None, actor, now)
             asset.macs = []
+            asset.disks = []
             s.flush()
             new.macs = [AssetMac(mac=m) for m in macs]
+            new.disks = [AssetDisk(serial=x) for x in disks]
             asset.link_campus = asset.link_device = None
             asset.smbios_uuid = asset.board_serial = None
             asset.hostname, asset.inventory, asset.inventory_hash = "", None, None
-            asset.disk_serials = []
             asset.updated_at = now
             s.flush()
             asset.search_text, new.search_text = search_text(asset), search_text(new)

@@ -320,7 +320,6 @@ class Importer:
                     created_at=now,
                     updated_at=now,
                     custom={},
-                    disk_serials=[],
                     name="",
                     type="other",
                     status="in_use",

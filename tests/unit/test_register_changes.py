@@ -24,7 +24,9 @@ def base() -> dict[str, Any]:
                 {"slot": "DIMM2", "size_bytes": 8 * GIB, "serial": "5E6F7A8B", "part_number": "M378A1K43"},
             ],
         },
-        "disks": [{"name": "PhysicalDrive0", "model": "WDC WD10EZEX", "serial": "WD-WCC1", "size_bytes": 10**12}],
+        "disks": [
+            {"name": "PhysicalDrive0", "model": "WDC WD10EZEX", "serial": "WD-WCC1", "size_bytes": 10**12}
+        ],
         "nics": [{"name": "Ethernet", "mac": "AA:BB:CC:00:00:01", "ips": ["10.1.3.7"]}],
         "smbios": {"vendor": "LENOVO", "product": "ThinkCentre M720t", "serial": "PF2ABCD1", "uuid": "u-1"},
         "bios": {"vendor": "LENOVO", "version": "M1UKT4BA"},
@@ -98,6 +100,4 @@ def test_document_camera_gone_is_named() -> None:
 def test_memory_total_without_modules() -> None:
     old = {"memory": {"total_bytes": 16 * GIB}}
     new = {"memory": {"total_bytes": 8 * GIB}}
-    assert [(c.component, c.old, c.new) for c in diff_inventory(old, new)] == [
-        ("memory", "16 GiB", "8 GiB")
-    ]
+    assert [(c.component, c.old, c.new) for c in diff_inventory(old, new)] == [("memory", "16 GiB", "8 GiB")]

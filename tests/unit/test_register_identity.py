@@ -103,7 +103,11 @@ REGISTERED = fp()
             fp(UUID_B, "PF2ZZZZ9", ("aa:bb:cc:00:00:77",), ("WD-777",), link=("main", "pc-b")),
             "new",
         ),
-        ("other PC, nothing shared", fp(UUID_B, "XYZ", ("aa:bb:cc:00:00:78",), ("D-2",), "X", ("m", "x")), "new"),
+        (
+            "other PC, nothing shared",
+            fp(UUID_B, "XYZ", ("aa:bb:cc:00:00:78",), ("D-2",), "X", ("m", "x")),
+            "new",
+        ),
         (
             "motherboard replaced: only the disk and hostname remain",
             fp(UUID_B, "NEWBOARD", ("aa:bb:cc:00:00:79",), link=("main", "pc-c")),
@@ -125,10 +129,16 @@ def test_matching_table(case: str, new: Fingerprint, expected: str) -> None:
 
 def test_junk_serials_never_match_two_machines() -> None:
     """Two boards that both say 'To Be Filled By O.E.M.' and have no UUID are different machines."""
-    inv_a = {"smbios": {"serial": "To Be Filled By O.E.M.", "uuid": "03000200-0400-0500-0006-000700080009"},
-             "nics": [{"name": "eth0", "mac": "10:00:00:00:00:01"}], "hostname": "pc-a"}
-    inv_b = {"smbios": {"serial": "To Be Filled By O.E.M.", "uuid": "03000200-0400-0500-0006-000700080009"},
-             "nics": [{"name": "eth0", "mac": "10:00:00:00:00:02"}], "hostname": "pc-b"}
+    inv_a = {
+        "smbios": {"serial": "To Be Filled By O.E.M.", "uuid": "03000200-0400-0500-0006-000700080009"},
+        "nics": [{"name": "eth0", "mac": "10:00:00:00:00:01"}],
+        "hostname": "pc-a",
+    }
+    inv_b = {
+        "smbios": {"serial": "To Be Filled By O.E.M.", "uuid": "03000200-0400-0500-0006-000700080009"},
+        "nics": [{"name": "eth0", "mac": "10:00:00:00:00:02"}],
+        "hostname": "pc-b",
+    }
     a = fingerprint({}, inv_a, ("main", "pc-a"))
     b = fingerprint({}, inv_b, ("main", "pc-b"))
     assert a.serial is None and a.smbios_uuid is None  # the vendor-default UUID is junk too
@@ -157,8 +167,12 @@ def test_a_spreadsheet_asset_is_found_by_its_serial() -> None:
 def test_fingerprint_reads_identity_and_inventory_tolerantly() -> None:
     got = fingerprint(
         {"smbios_uuid": UUID_A.upper(), "board_serial": "Default string", "source": "smbios_uuid"},
-        {"smbios": {"serial": "PF2ABCD1", "vendor": "LENOVO"}, "disks": [{"serial": "WD-1"}, {}],
-         "nics": "garbage", "hostname": " LAB "},
+        {
+            "smbios": {"serial": "PF2ABCD1", "vendor": "LENOVO"},
+            "disks": [{"serial": "WD-1"}, {}],
+            "nics": "garbage",
+            "hostname": " LAB ",
+        },
     )
     assert got.smbios_uuid == UUID_A and got.serial == "PF2ABCD1" and got.board_serial is None
     assert got.disks == frozenset({"WD-1"}) and got.macs == frozenset() and got.hostname == "LAB"

@@ -2,7 +2,7 @@
 
 Revision ID: 0010
 Revises: 0001
-Create Date: 2026-11-23 20:28:26
+Create Date: 2026-11-23 20:40:00
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ def upgrade() -> None:
         sa.Column("smbios_uuid", sa.String(length=64), nullable=True),
         sa.Column("board_serial", sa.String(length=100), nullable=True),
         sa.Column("hostname", sa.String(length=100), nullable=False),
-        sa.Column("disk_serials", sa.JSON(), nullable=False),
         sa.Column("inventory", sa.JSON(), nullable=True),
         sa.Column("inventory_hash", sa.String(length=100), nullable=True),
         sa.Column("inventory_at", sa.DateTime(timezone=True), nullable=True),
@@ -100,6 +99,19 @@ def upgrade() -> None:
         batch_op.create_index("ix_reg_assets_type_status", ["type", "status"], unique=False)
         batch_op.create_index("ix_reg_assets_upstream", ["link_campus", "upstream_switch"], unique=False)
         batch_op.create_index(batch_op.f("ix_reg_assets_warranty_end"), ["warranty_end"], unique=False)
+
+    op.create_table(
+        "reg_asset_disks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("asset_id", sa.Integer(), nullable=False),
+        sa.Column("serial", sa.String(length=100), nullable=False),
+        sa.ForeignKeyConstraint(["asset_id"], ["reg_assets.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("asset_id", "serial", name="uq_reg_asset_disks_asset_serial"),
+    )
+    with op.batch_alter_table("reg_asset_disks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_reg_asset_disks_asset_id"), ["asset_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_reg_asset_disks_serial"), ["serial"], unique=False)
 
     op.create_table(
         "reg_asset_history",
@@ -167,6 +179,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_reg_asset_history_asset_id"))
 
     op.drop_table("reg_asset_history")
+    with op.batch_alter_table("reg_asset_disks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_reg_asset_disks_serial"))
+        batch_op.drop_index(batch_op.f("ix_reg_asset_disks_asset_id"))
+
+    op.drop_table("reg_asset_disks")
     with op.batch_alter_table("reg_assets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reg_assets_warranty_end"))
         batch_op.drop_index("ix_reg_assets_upstream")
