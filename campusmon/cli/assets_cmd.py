@@ -333,6 +333,7 @@ def set_fields(
     ),
 ) -> None:
     """Change an asset; every change is written to its history."""
+    from campusmon.config import did_you_mean
     from campusmon.server.register.fields import EDITABLE
 
     values: dict[str, str] = {}
@@ -342,6 +343,8 @@ def set_fields(
         key = key.strip()
         if not sep or not key:
             raise fail(f"--field wants KEY=VALUE, not {item!r}", 2)
+        if key not in EDITABLE and (hint := did_you_mean(key, EDITABLE)):
+            raise fail(f"{key!r} is not a register field{hint}; custom fields need a distinct name", 2)
         (values if key in EDITABLE else custom)[key] = value
     if tag is not None:
         values["asset_tag"] = tag
