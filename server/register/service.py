@@ -106,7 +106,8 @@ def primary_ip(inventory: Mapping[str, Any]) -> str:
     return str(usable[0]) if usable else ""
 
 
-def search_text(a: Asset) -> str:
+def search_text(a: Asset, macs: list[str] | None = None) -> str:
+    """`macs` given: the asset's MACs are known (a new asset has none; no query needed)."""
     parts = [
         a.asset_tag or "",
         a.name,
@@ -120,7 +121,7 @@ def search_text(a: Asset) -> str:
         a.position,
         a.link_device or "",
         a.room.path if a.room else "",
-        " ".join(m.mac for m in a.macs),
+        " ".join(m.mac for m in a.macs) if macs is None else " ".join(macs),
         " ".join(str(v) for v in (a.custom or {}).values()),
     ]
     return " ".join(p for p in parts if p).lower()
@@ -353,18 +354,9 @@ class RegisterService:
         if not self.record(s, asset, "room", old, new, actor, at):
             return 0
         asset.room = room
-        asset.room_id = room.id if room else None
-        if room is not None and asset.campus_id != room.building.campus_id:
-            self.record(
-                s,
-                asset,
-                "campus",
-                asset.campus.name if asset.campus else None,
-                room.building.campus.name,
-                actor,
-                at,
-            )
-            asset.campus_id = room.building.campus_id
+        if room is not None and asset.campus is not room.building.campus:
+            old_campus = asset.campus.name if asset.campus else None
+            self.record(s, asset, "campus", old_campus, room.building.campus.name, actor, at)
             asset.campus = room.building.campus
         return 1
 

@@ -30,7 +30,7 @@ from .fields import (
     show,
 )
 from .identity import clean
-from .models import Asset, Campus, Room
+from .models import Asset, Building, Campus, Room
 from .service import RegisterService, search_text
 
 _log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ class Importer:
             }
             parsed.append(_Row(line, values))
         try:
-            with self.service.db.session() as s:
+            with self.service.db.session() as s, s.no_autoflush:
                 self._apply(s, parsed, report, utcnow())
                 if dry_run:
                     raise _DryRun
@@ -261,7 +261,24 @@ class Importer:
         rooms: dict[tuple[str, str, str], Room] = {}
         for r in s.scalars(select(Room)):
             rooms[(r.building.campus.name, r.building.name, r.name)] = r
+        buildings = {(b.campus.name, b.name): b for b in s.scalars(select(Building))}
         campuses = {c.name: c for c in s.scalars(select(Campus))}
+
+        def campus_of(name: str) -> Campus:
+            if name not in campuses:
+                campuses[name] = Campus(name=name)
+                s.add(campuses[name])
+            return campuses[name]
+
+        def room_of(campus: str, building: str, room: str) -> Room:
+            if (campus, building, room) not in rooms:
+                if (campus, building) not in buildings:
+                    buildings[(campus, building)] = Building(campus=campus_of(campus), name=building)
+                    s.add(buildings[(campus, building)])
+                rooms[(campus, building, room)] = Room(building=buildings[(campus, building)], name=room)
+                s.add(rooms[(campus, building, room)])
+            return rooms[(campus, building, room)]
+
         seen_tag: dict[str, int] = {}
         seen_serial: dict[str, int] = {}
         seen_asset: dict[int, int] = {}
@@ -303,14 +320,10 @@ class Importer:
             if place is not None:
                 campus_name, building_name, room_name = place
                 if room_name:
-                    room = rooms.get((campus_name, building_name, room_name))
-                    if room is None:
-                        room = self.service.ensure_room(s, campus_name, building_name, room_name)
-                        rooms[(campus_name, building_name, room_name)] = room
+                    room = room_of(campus_name, building_name, room_name)
                     campus = room.building.campus
                 else:
-                    campus = campuses.get(campus_name) or self.service.ensure_campus(s, campus_name)
-                    campuses[campus_name] = campus
+                    campus = campus_of(campus_name)
             if tag:
                 seen_tag[tag] = row.line
             if serial_key:
@@ -351,11 +364,11 @@ class Importer:
                 changed += self.service._assign(s, asset, key, value, self.actor, now)
             if room is not None:
                 changed += self.service._move(s, asset, room, self.actor, now)
-            elif campus is not None and asset.campus_id != campus.id:
+            elif campus is not None and asset.campus is not campus:
                 old = asset.campus.name if asset.campus else None
                 self.service.record(s, asset, "campus", old, campus.name, self.actor, now)
-                asset.campus, asset.campus_id = campus, campus.id
-                if asset.room is not None and asset.room.building.campus_id != campus.id:
+                asset.campus = campus
+                if asset.room is not None and asset.room.building.campus is not campus:
                     self.service._move(s, asset, None, self.actor, now)
                 changed += 1
             if changed:
@@ -369,7 +382,7 @@ class Importer:
             self.service.record(
                 s, asset, "created", None, asset.asset_tag or asset.name or f"#{asset.id}", self.actor, now
             )
-            asset.search_text = search_text(asset)
+            asset.search_text = search_text(asset, macs=[])
 
     @staticmethod
     def _find(

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from campusmon.server.db import Database
 from campusmon.server.register.models import Asset, AssetHistory
@@ -160,20 +160,24 @@ def test_unreadable_files_are_refused_whole(reg: RegisterService, tmp_path: Path
         Importer(reg, "import:x").run(empty)
 
 
-def test_a_failure_while_writing_leaves_nothing_half_written(
-    reg: RegisterService, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = {"n": 0}
-    real = RegisterService.ensure_room
-
-    def failing(self: RegisterService, *args: object) -> object:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
-        return real(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(RegisterService, "ensure_room", failing)
-    with pytest.raises(OperationalError):
+def test_a_failure_while_writing_leaves_nothing_half_written(reg: RegisterService) -> None:
+    """The database refuses the last good row (a trigger stands in for a full disk): nothing stays."""
+    with reg.db.engine.begin() as conn:
+        if reg.db.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON reg_assets WHEN NEW.asset_tag = 'ZX-2022-0109' "
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.asset_tag = 'ZX-2022-0109' THEN RAISE EXCEPTION 'disk full'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON reg_assets FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+    with pytest.raises(DBAPIError, match="disk full"):
         Importer(reg, "import:x").run(FIXTURES / "school_utf8.csv")
     assert counts(reg.db) == (0, 0)
     assert reg.rooms() == []
