@@ -106,25 +106,29 @@ def primary_ip(inventory: Mapping[str, Any]) -> str:
     return str(usable[0]) if usable else ""
 
 
-def search_text(a: Asset, macs: list[str] | None = None) -> str:
-    """`macs` given: the asset's MACs are known (a new asset has none; no query needed)."""
-    parts = [
-        a.asset_tag or "",
-        a.name,
-        a.serial or "",
-        a.vendor,
-        a.model,
-        a.department,
-        a.notes,
-        a.hostname,
-        a.ip,
-        a.position,
-        a.link_device or "",
-        a.room.path if a.room else "",
-        " ".join(m.mac for m in a.macs) if macs is None else " ".join(macs),
-        " ".join(str(v) for v in (a.custom or {}).values()),
-    ]
+def compose_search_text(parts: Iterable[str]) -> str:
     return " ".join(p for p in parts if p).lower()
+
+
+def search_text(a: Asset) -> str:
+    return compose_search_text(
+        [
+            a.asset_tag or "",
+            a.name,
+            a.serial or "",
+            a.vendor,
+            a.model,
+            a.department,
+            a.notes,
+            a.hostname,
+            a.ip,
+            a.position,
+            a.link_device or "",
+            a.room.path if a.room else "",
+            " ".join(m.mac for m in a.macs),
+            " ".join(str(v) for v in (a.custom or {}).values()),
+        ]
+    )
 
 
 def asset_fingerprint(a: Asset) -> Fingerprint:

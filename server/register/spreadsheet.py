@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -30,8 +30,8 @@ from .fields import (
     show,
 )
 from .identity import clean
-from .models import Asset, Building, Campus, Room
-from .service import RegisterService, search_text
+from .models import Asset, AssetHistory, Building, Campus, Room
+from .service import RegisterService, compose_search_text, search_text
 
 _log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class Importer:
         seen_tag: dict[str, int] = {}
         seen_serial: dict[str, int] = {}
         seen_asset: dict[int, int] = {}
-        pending: list[Asset] = []
+        pending: list[tuple[dict[str, Any], Room | None, Campus | None]] = []
         for row in rows:
             try:
                 fields, place = self._validate(row.values)
@@ -329,34 +329,8 @@ class Importer:
             if serial_key:
                 seen_serial[serial_key] = row.line
             if asset is None:
-                asset = Asset(
-                    created_at=now,
-                    updated_at=now,
-                    custom={},
-                    name="",
-                    type="other",
-                    status="in_use",
-                    vendor="",
-                    model="",
-                    department="",
-                    position="",
-                    notes="",
-                    ip="",
-                    os_family="",
-                    hostname="",
-                    upstream_switch="",
-                    upstream_port="",
-                    upstream_source="",
-                )
-                for key, value in fields.items():
-                    setattr(asset, key, value)
-                asset.room = room
-                asset.campus = campus or (room.building.campus if room else None)
-                s.add(asset)
-                pending.append(asset)
+                pending.append((fields, room, campus or (room.building.campus if room else None)))
                 report.created += 1
-                if tag:
-                    by_tag[tag] = asset
                 continue
             seen_asset[asset.id] = row.line
             changed = 0
@@ -378,11 +352,60 @@ class Importer:
             else:
                 report.unchanged += 1
         s.flush()
-        for asset in pending:
-            self.service.record(
-                s, asset, "created", None, asset.asset_tag or asset.name or f"#{asset.id}", self.actor, now
+        if pending:
+            self._insert(s, pending, now)
+
+    def _insert(
+        self, s: Session, pending: list[tuple[dict[str, Any], Room | None, Campus | None]], now: datetime
+    ) -> None:
+        """New assets as one multi-row INSERT (and their `created` history rows as another)."""
+        rows = []
+        for fields, room, campus in pending:
+            values: dict[str, Any] = {
+                "name": "",
+                "type": "other",
+                "status": "in_use",
+                "vendor": "",
+                "model": "",
+                "department": "",
+                "position": "",
+                "notes": "",
+                **fields,
+            }
+            values.update(
+                room_id=room.id if room else None,
+                campus_id=campus.id if campus else None,
+                custom={},
+                ip="",
+                os_family="",
+                hostname="",
+                upstream_switch="",
+                upstream_port="",
+                upstream_source="",
+                created_at=now,
+                updated_at=now,
+                search_text=compose_search_text(
+                    [values.get(k) or "" for k in ("asset_tag", "name", "serial", "vendor", "model")]
+                    + [values.get(k) or "" for k in ("department", "notes", "position")]
+                    + [room.path if room else ""]
+                ),
             )
-            asset.search_text = search_text(asset, macs=[])
+            rows.append(values)
+        ids = s.scalars(insert(Asset).returning(Asset.id, sort_by_parameter_order=True), rows).all()
+        s.execute(
+            insert(AssetHistory),
+            [
+                {
+                    "asset_id": asset_id,
+                    "at": now,
+                    "actor": self.actor,
+                    "field": "created",
+                    "old": None,
+                    "new": values.get("asset_tag") or values.get("name") or f"#{asset_id}",
+                }
+                for asset_id, values in zip(ids, rows, strict=True)
+            ],
+        )
 
     @staticmethod
     def _find(
