@@ -117,9 +117,7 @@ class Asset(Base):
     macs: Mapped[list[AssetMac]] = relationship(
         back_populates="asset", cascade="all, delete-orphan", order_by="AssetMac.mac", lazy="selectin"
     )
-    disks: Mapped[list[AssetDisk]] = relationship(
-        cascade="all, delete-orphan", order_by="AssetDisk.serial", lazy="selectin"
-    )
+    disks: Mapped[list[AssetDisk]] = relationship(cascade="all, delete-orphan", order_by="AssetDisk.serial")
 
 
 class AssetMac(Base):
