@@ -102,11 +102,12 @@ class Asset(Base):
     smbios_uuid: Mapped[str | None] = mapped_column(String(64))
     board_serial: Mapped[str | None] = mapped_column(String(100))
     hostname: Mapped[str] = mapped_column(String(100), default="")
-    inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: deferred: lists and exports of thousands of assets never load the inventories
+    inventory: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
     inventory_hash: Mapped[str | None] = mapped_column(String(100))
     inventory_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: lower-cased text the `--search` filter looks in (kept by the service on every change)
-    search_text: Mapped[str] = mapped_column(Text, default="")
+    search_text: Mapped[str] = mapped_column(Text, default="", deferred=True)
     #: set when this asset was merged into another one; it then stays only for its history
     merged_into: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -252,7 +252,7 @@ class RegisterService:
     def get(self, ref: str | int) -> Asset:
         with self.db.session() as s:
             asset = self.resolve(s, ref)
-            _ = asset.macs
+            _ = asset.macs, asset.disks, asset.inventory
             return asset
 
     @staticmethod
