@@ -412,7 +412,7 @@ def export(
     warranty_before: str | None = WarrantyOpt,
 ) -> None:
     """Export assets as CSV (UTF-8) or XLSX; `assets import` reads both back."""
-    from campusmon.server.register.spreadsheet import export_csv, export_xlsx
+    from campusmon.server.register.spreadsheet import export_csv, export_records, export_xlsx
 
     kind = (fmt or out.suffix.lstrip(".")).lower()
     if kind not in ("csv", "xlsx"):
@@ -421,9 +421,9 @@ def export(
         raise fail(f"--lang must be en or zh, not {lang!r}", 2)
     flt = make_filter(campus, building, room, type_, status, search, warranty_before)
     with register(config) as reg:
-        assets = reg.list_assets(flt)
+        records = export_records(reg, flt)
     writer = export_xlsx if kind == "xlsx" else export_csv
-    n = writer(assets, out, "zh" if lang == "zh" else "en")
+    n = writer(records, out, "zh" if lang == "zh" else "en")
     typer.echo(f"{n} assets written to {out}")
 
 

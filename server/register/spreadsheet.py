@@ -10,7 +10,7 @@ import csv
 import io
 import logging
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -30,8 +30,8 @@ from .fields import (
     show,
 )
 from .identity import clean
-from .models import Asset, AssetHistory, Building, Campus, Room
-from .service import RegisterService, compose_search_text, search_text
+from .models import Asset, AssetHistory, AssetMac, Building, Campus, Room
+from .service import AssetFilter, RegisterService, compose_search_text, search_text
 
 _log = logging.getLogger(__name__)
 
@@ -520,36 +520,72 @@ def export_headers(lang: Lang) -> list[str]:
     return [zh if lang == "zh" else en for _, zh, en in (*COLUMNS, *EXPORT_ONLY)]
 
 
-def export_row(a: Asset, lang: Lang) -> list[Any]:
+def export_records(service: RegisterService, flt: AssetFilter) -> list[dict[str, Any]]:
+    """The assets a filter selects, as plain column values (no ORM objects: exports are big)."""
+    q = service.query(flt).with_only_columns(
+        Asset.id,
+        Asset.asset_tag,
+        Asset.name,
+        Asset.type,
+        Campus.name.label("campus"),
+        Building.name.label("building"),
+        Room.name.label("room"),
+        Asset.position,
+        Asset.serial,
+        Asset.vendor,
+        Asset.model,
+        Asset.purchase_date,
+        Asset.price,
+        Asset.warranty_end,
+        Asset.department,
+        Asset.status,
+        Asset.notes,
+        Asset.ip,
+        Asset.upstream_switch,
+        Asset.upstream_port,
+        Asset.link_campus,
+        Asset.link_device,
+        maintain_column_froms=True,
+    )
+    with service.db.session() as s:
+        records = [dict(row._mapping) for row in s.execute(q)]
+        macs: dict[int, list[str]] = {}
+        for asset_id, mac in s.execute(select(AssetMac.asset_id, AssetMac.mac).order_by(AssetMac.mac)):
+            macs.setdefault(asset_id, []).append(mac)
+    for r in records:
+        r["macs"] = macs.get(r["id"], [])
+    return records
+
+
+def export_row(r: Mapping[str, Any], lang: Lang) -> list[Any]:
     """One asset as typed values (dates, Decimal prices), in the order of export_headers."""
-    room = a.room
     values: dict[str, Any] = {
-        "asset_tag": a.asset_tag or "",
-        "name": a.name,
-        "type": TYPE_ZH.get(a.type, a.type) if lang == "zh" else a.type,
-        "campus": room.building.campus.name if room else (a.campus.name if a.campus else ""),
-        "building": room.building.name if room else "",
-        "room": room.name if room else "",
-        "position": a.position,
-        "serial": a.serial or "",
-        "vendor": a.vendor,
-        "model": a.model,
-        "purchase_date": a.purchase_date,
-        "price": a.price,
-        "warranty_end": a.warranty_end,
-        "department": a.department,
-        "status": STATUS_ZH.get(a.status, a.status) if lang == "zh" else a.status,
-        "notes": a.notes,
-        "register_id": a.id,
-        "macs": " ".join(m.mac for m in a.macs),
-        "ip": a.ip,
-        "upstream": f"{a.upstream_switch}:{a.upstream_port}" if a.upstream_switch else "",
-        "device": f"{a.link_campus}/{a.link_device}" if a.link_device else "",
+        "asset_tag": r["asset_tag"] or "",
+        "name": r["name"],
+        "type": TYPE_ZH.get(r["type"], r["type"]) if lang == "zh" else r["type"],
+        "campus": r["campus"] or "",
+        "building": r["building"] or "",
+        "room": r["room"] or "",
+        "position": r["position"],
+        "serial": r["serial"] or "",
+        "vendor": r["vendor"],
+        "model": r["model"],
+        "purchase_date": r["purchase_date"],
+        "price": r["price"],
+        "warranty_end": r["warranty_end"],
+        "department": r["department"],
+        "status": STATUS_ZH.get(r["status"], r["status"]) if lang == "zh" else r["status"],
+        "notes": r["notes"],
+        "register_id": r["id"],
+        "macs": " ".join(r["macs"]),
+        "ip": r["ip"],
+        "upstream": f"{r['upstream_switch']}:{r['upstream_port']}" if r["upstream_switch"] else "",
+        "device": f"{r['link_campus']}/{r['link_device']}" if r["link_device"] else "",
     }
     return [values[key] for key, _, _ in (*COLUMNS, *EXPORT_ONLY)]
 
 
-def export_csv(assets: Iterable[Asset], out: Path, lang: Lang = "en") -> int:
+def export_csv(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en") -> int:
     """UTF-8 with BOM, so Excel on Windows opens Chinese text correctly."""
     n = 0
     with out.open("w", encoding="utf-8-sig", newline="") as fh:
@@ -565,7 +601,7 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def export_xlsx(assets: Iterable[Asset], out: Path, lang: Lang = "en") -> int:
+def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en") -> int:
     """Dates as dates, prices as numbers, header frozen with a filter, columns as wide as their text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell

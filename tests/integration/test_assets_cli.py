@@ -185,3 +185,33 @@ def test_labels_png_and_pdf(cli, tmp_path: Path) -> None:
     assert (tmp_path / "l.pdf").read_bytes().startswith(b"%PDF")
     assert "no asset matches" in cli("labels", "--out", str(tmp_path / "x.png"), "--room", "nowhere", code=1)
     assert "must end in .pdf or .png" in cli("labels", "--out", str(tmp_path / "x.jpg"), code=2)
+
+
+def test_show_has_live_status_and_open_tickets(cli, tmp_path: Path) -> None:
+    from campusmon.server.db import utcnow
+    from campusmon.server.models import Device
+    from campusmon.server.tickets import TicketService
+
+    agent_inventory(tmp_path, "lab301-pc01", "PF2ABCD2", "aa:bb:cc:00:00:02")
+    db = Database(f"sqlite:///{tmp_path / 'data' / 'campusmon.db'}")
+    try:
+        with db.session() as s:
+            s.add(
+                Device(
+                    campus="main",
+                    device="lab301-pc01",
+                    state="lost",
+                    state_since=utcnow(),
+                    first_seen=utcnow(),
+                    last_seen=utcnow(),
+                )
+            )
+        TicketService(db).open(campus="main", device="lab301-pc01", problem="device_down", summary="down")
+    finally:
+        db.dispose()
+    shown = json.loads(cli("show", "ZX-2021-0002", "--json"))
+    assert shown["live"]["state"] == "lost"
+    assert [t["problem"] for t in shown["open_tickets"]] == ["device_down"]
+    assert shown["inventory"]["hostname"] == "LAB301-PC01"
+    text = cli("show", "ZX-2021-0002")
+    assert "ticket #" in text and "lost since" in text

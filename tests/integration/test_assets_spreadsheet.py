@@ -18,7 +18,13 @@ from sqlalchemy.exc import DBAPIError
 from campusmon.server.db import Database
 from campusmon.server.register.models import Asset, AssetHistory
 from campusmon.server.register.service import AssetFilter, RegisterService
-from campusmon.server.register.spreadsheet import Importer, SpreadsheetError, export_csv, export_xlsx
+from campusmon.server.register.spreadsheet import (
+    Importer,
+    SpreadsheetError,
+    export_csv,
+    export_records,
+    export_xlsx,
+)
 from tests.support.databases import fresh_database
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "assets"
@@ -194,7 +200,7 @@ def test_export_then_import_changes_nothing(
     before = counts(reg.db)
     out = tmp_path / f"export.{fmt}"
     writer = export_xlsx if fmt == "xlsx" else export_csv
-    assert writer(reg.list_assets(), out, "zh" if lang == "zh" else "en") == 7
+    assert writer(export_records(reg, AssetFilter()), out, "zh" if lang == "zh" else "en") == 7
     report = Importer(reg, "import:roundtrip").run(out)
     assert (report.created, report.updated, report.errors) == (0, 0, [])
     assert report.unchanged == 7
@@ -204,7 +210,7 @@ def test_export_then_import_changes_nothing(
 def test_xlsx_has_typed_columns_and_widths(reg: RegisterService, tmp_path: Path) -> None:
     Importer(reg, "import:first").run(FIXTURES / "school_utf8.csv")
     out = tmp_path / "a.xlsx"
-    export_xlsx(reg.list_assets(AssetFilter(type="pc")), out, "zh")
+    export_xlsx(export_records(reg, AssetFilter(type="pc")), out, "zh")
     ws = load_workbook(out).active
     assert ws is not None
     header = [c.value for c in ws[1]]
@@ -222,7 +228,7 @@ def test_xlsx_has_typed_columns_and_widths(reg: RegisterService, tmp_path: Path)
 def test_csv_export_opens_in_excel_and_filters(reg: RegisterService, tmp_path: Path) -> None:
     Importer(reg, "import:first").run(FIXTURES / "school_utf8.csv")
     out = tmp_path / "a.csv"
-    export_csv(reg.list_assets(AssetFilter(building="教学楼A")), out, "zh")
+    export_csv(export_records(reg, AssetFilter(building="教学楼A")), out, "zh")
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
