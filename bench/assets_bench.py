@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from campusmon.cli.assets_cmd import asset_dict
+from campusmon.cli.assets_cmd import record_json
 from campusmon.server.db import Database
 from campusmon.server.register.service import AssetFilter, RegisterService
 from campusmon.server.register.spreadsheet import Importer, export_records, export_xlsx
@@ -120,8 +120,8 @@ def main() -> int:
 
         def listing(flt: AssetFilter) -> Callable[[], int]:
             def run() -> int:
-                rows = reg.list_assets(flt)
-                json.dumps([asset_dict(a) for a in rows], ensure_ascii=False)
+                rows = reg.records(flt)
+                json.dumps([record_json(a) for a in rows], ensure_ascii=False)
                 return len(rows)
 
             return run

@@ -132,17 +132,55 @@ def asset_dict(a: Asset, full: bool = False) -> dict[str, Any]:
 LIST_COLUMNS = ("id", "tag", "name", "type", "status", "where", "serial", "ip", "device")
 
 
-def list_row(a: Asset) -> list[str]:
+def record_json(r: dict[str, Any]) -> dict[str, Any]:
+    """A row of `RegisterService.records` in the JSON shape of `assets show --json`."""
+    from campusmon.server.register.fields import show
+
+    return {
+        "id": r["id"],
+        "asset_tag": r["asset_tag"],
+        "name": r["name"],
+        "type": r["type"],
+        "status": r["status"],
+        "campus": r["campus"],
+        "building": r["building"],
+        "room": r["room"],
+        "position": r["position"],
+        "vendor": r["vendor"],
+        "model": r["model"],
+        "serial": r["serial"],
+        "macs": r["macs"],
+        "ip": r["ip"],
+        "os_family": r["os_family"],
+        "purchase_date": show(r["purchase_date"]),
+        "price": show(r["price"]),
+        "warranty_end": show(r["warranty_end"]),
+        "department": r["department"],
+        "upstream": {
+            "switch": r["upstream_switch"],
+            "port": r["upstream_port"],
+            "source": r["upstream_source"],
+        }
+        if r["upstream_switch"]
+        else None,
+        "device": f"{r['link_campus']}/{r['link_device']}" if r["link_device"] else None,
+        "notes": r["notes"],
+        "custom": r["custom"] or {},
+    }
+
+
+def list_row(r: dict[str, Any]) -> list[str]:
+    place = "/".join(p for p in (r["campus"], r["building"], r["room"]) if p)
     return [
-        str(a.id),
-        a.asset_tag or "",
-        a.name,
-        a.type,
-        a.status,
-        where(a),
-        a.serial or "",
-        a.ip,
-        a.link_device or "",
+        str(r["id"]),
+        r["asset_tag"] or "",
+        r["name"],
+        r["type"],
+        r["status"],
+        place,
+        r["serial"] or "",
+        r["ip"],
+        r["link_device"] or "",
     ]
 
 
@@ -162,9 +200,9 @@ def list_assets(
     """List assets (a table; --json or --csv for scripts)."""
     flt = make_filter(campus, building, room, type_, status, search, warranty_before)
     with register(config) as reg:
-        assets = reg.list_assets(flt)
+        assets = reg.records(flt)
     if as_json:
-        typer.echo(json.dumps([asset_dict(a) for a in assets], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([record_json(a) for a in assets], ensure_ascii=False, indent=2))
     elif as_csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(LIST_COLUMNS)

@@ -24,6 +24,11 @@ from .models import ASSET_TYPES, Asset, AssetDisk, AssetHistory, AssetMac, Asset
 
 _log = logging.getLogger(__name__)
 
+_RECORD_COLUMNS = (
+    "id", "asset_tag", "name", "type", "status", "position", "serial", "vendor", "model",
+    "purchase_date", "price", "warranty_end", "department", "notes", "ip", "os_family",
+    "upstream_switch", "upstream_port", "upstream_source", "link_campus", "link_device", "custom",
+)  # fmt: skip
 #: a switch port that shows more MACs than this is an uplink, not where a device is plugged in
 FDB_MAX_MACS_PER_ACCESS_PORT = 24
 _CHUNK = 500
@@ -289,6 +294,30 @@ class RegisterService:
     def list_assets(self, flt: AssetFilter | None = None) -> list[Asset]:
         with self.db.session() as s:
             return list(s.scalars(self.query(flt or AssetFilter())).unique())
+
+    def records(self, flt: AssetFilter | None = None) -> list[dict[str, Any]]:
+        """The assets a filter selects as plain column values: no ORM objects, so lists and exports
+        of thousands of assets stay fast. Keys are Asset attributes plus campus, building, room, macs."""
+        q = self.query(flt or AssetFilter()).with_only_columns(
+            *(getattr(Asset, c) for c in _RECORD_COLUMNS),
+            Campus.name.label("campus"),
+            Building.name.label("building"),
+            Room.name.label("room"),
+            maintain_column_froms=True,
+        )
+        with self.db.session() as s:
+            records = [dict(row._mapping) for row in s.execute(q)]
+            if not records:
+                return records
+            macs: dict[int, list[str]] = {}
+            mac_rows = select(AssetMac.asset_id, AssetMac.mac).order_by(AssetMac.mac)
+            if len(records) <= _CHUNK:
+                mac_rows = mac_rows.where(AssetMac.asset_id.in_([r["id"] for r in records]))
+            for asset_id, mac in s.execute(mac_rows):
+                macs.setdefault(asset_id, []).append(mac)
+        for r in records:
+            r["macs"] = macs.get(r["id"], [])
+        return records
 
     def history(self, ref: str | int, limit: int | None = None) -> list[AssetHistory]:
         with self.db.session() as s:

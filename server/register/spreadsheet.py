@@ -30,7 +30,7 @@ from .fields import (
     show,
 )
 from .identity import clean
-from .models import Asset, AssetHistory, AssetMac, Building, Campus, Room
+from .models import Asset, AssetHistory, Building, Campus, Room
 from .service import AssetFilter, RegisterService, compose_search_text, search_text
 
 _log = logging.getLogger(__name__)
@@ -521,40 +521,7 @@ def export_headers(lang: Lang) -> list[str]:
 
 
 def export_records(service: RegisterService, flt: AssetFilter) -> list[dict[str, Any]]:
-    """The assets a filter selects, as plain column values (no ORM objects: exports are big)."""
-    q = service.query(flt).with_only_columns(
-        Asset.id,
-        Asset.asset_tag,
-        Asset.name,
-        Asset.type,
-        Campus.name.label("campus"),
-        Building.name.label("building"),
-        Room.name.label("room"),
-        Asset.position,
-        Asset.serial,
-        Asset.vendor,
-        Asset.model,
-        Asset.purchase_date,
-        Asset.price,
-        Asset.warranty_end,
-        Asset.department,
-        Asset.status,
-        Asset.notes,
-        Asset.ip,
-        Asset.upstream_switch,
-        Asset.upstream_port,
-        Asset.link_campus,
-        Asset.link_device,
-        maintain_column_froms=True,
-    )
-    with service.db.session() as s:
-        records = [dict(row._mapping) for row in s.execute(q)]
-        macs: dict[int, list[str]] = {}
-        for asset_id, mac in s.execute(select(AssetMac.asset_id, AssetMac.mac).order_by(AssetMac.mac)):
-            macs.setdefault(asset_id, []).append(mac)
-    for r in records:
-        r["macs"] = macs.get(r["id"], [])
-    return records
+    return service.records(flt)
 
 
 def export_row(r: Mapping[str, Any], lang: Lang) -> list[Any]:
