@@ -579,7 +579,7 @@ def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en
     rows = [export_row(a, lang) for a in assets]
     keys = [key for key, _, _ in (*COLUMNS, *EXPORT_ONLY)]
     widths = [_width(h) for h in headers]
-    for row in rows:
+    for row in rows[:2000]:  # a sample is enough to size the columns
         for i, v in enumerate(row):
             if isinstance(v, str) and v:
                 widths[i] = max(widths[i], _width(v))
