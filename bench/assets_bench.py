@@ -1,6 +1,6 @@
 """Asset register at school-district size: import, filtered lists and XLSX export of 10,000 assets.
 
-    .venv/bin/python -m bench.assets_bench [--assets 10000] [--database-url URL]
+    .venv/bin/python -m bench.assets_bench [--assets 10000] [--postgres | --database-url URL]
 
 Targets: import under 10 s, a filtered list under 100 ms, XLSX export under 5 s. The list figures are
 the register query plus JSON rendering, in process (what `assets list --json` does after start-up);
@@ -99,8 +99,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--assets", type=int, default=10_000)
     ap.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
+    ap.add_argument(
+        "--postgres", action="store_true", help="on a private PostgreSQL started for the run (initdb)"
+    )
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
+    if args.postgres:
+        from tests.support.postgres import PostgresProcess
+
+        pg = PostgresProcess().start()
+        try:
+            args.database_url = pg.url
+            return run(args)
+        finally:
+            pg.stop()
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="campusmon-assets-bench-") as tmp:
         work = Path(tmp)
