@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from campusmon.contract import ContractError, Event, Inventory, Metrics, Status, decode, parse_topic
@@ -82,7 +82,13 @@ class Ingestor:
             outcome = self._metrics(payload, received)
         elif isinstance(payload, Inventory):
             outcome = self._touch(payload.campus, payload.device, received, "inventory")
-            self.register.record_inventory(payload, _dt(received))
+            try:
+                self.register.record_inventory(payload, _dt(received))
+            except DataError as exc:  # a value the database refuses: the message is dropped, not the server
+                outcome = "rejected_register_data"
+                _log.warning(
+                    "inventory of %s/%s not registered: %s", payload.campus, payload.device, exc.orig
+                )
         elif isinstance(payload, Event):
             outcome = self._event(payload, received)
         self.count(outcome)

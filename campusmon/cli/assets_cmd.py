@@ -213,7 +213,7 @@ def list_assets(
 
         table = Table(title=f"{len(assets)} assets")
         for col in LIST_COLUMNS:
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for a in assets:
             table.add_row(*list_row(a))
         Console().print(table)

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campusmon.config import did_you_mean
@@ -67,6 +68,17 @@ InventoryListener = Callable[[InventoryOutcome], None]
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def scrub(value: Any) -> Any:
+    """NUL characters out of every string: PostgreSQL refuses them in text, and they mean nothing."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {str(k).replace("\x00", ""): scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -175,9 +187,13 @@ class RegisterService:
     def ensure_campus(s: Session, name: str) -> Campus:
         campus = s.scalars(select(Campus).where(Campus.name == name)).first()
         if campus is None:
-            campus = Campus(name=name)
-            s.add(campus)
-            s.flush()
+            try:
+                with s.begin_nested():  # an import may be creating the same campus right now
+                    campus = Campus(name=name)
+                    s.add(campus)
+                    s.flush()
+            except IntegrityError:
+                campus = s.scalars(select(Campus).where(Campus.name == name)).one()
         return campus
 
     def ensure_room(self, s: Session, campus: str, building: str, room: str) -> Room:
@@ -433,10 +449,11 @@ class RegisterService:
     def record_inventory(self, inv: Inventory, received: datetime | None = None) -> InventoryOutcome:
         """Register or update the asset an inventory belongs to; listeners hear about the outcome."""
         now = received or utcnow()
-        data = inv.inventory if isinstance(inv.inventory, Mapping) else {}
-        is_probe = "fdb" in data or str(inv.identity.get("source", "")).lower() in ("snmp", "probe")
+        data = scrub(inv.inventory) if isinstance(inv.inventory, Mapping) else {}
+        identity = scrub(inv.identity)
+        is_probe = "fdb" in data or str(identity.get("source", "")).lower() in ("snmp", "probe")
         actor = f"{'probe' if is_probe else 'agent'}:{inv.campus}/{inv.device}"
-        fp = fingerprint(inv.identity, data, (inv.campus, inv.device))
+        fp = fingerprint(identity, data, (inv.campus, inv.device))
         with self.db.session() as s:
             cands = self._candidates(s, fp)
             result: MatchResult = decide(fp, [Candidate(a.id, asset_fingerprint(a)) for a in cands])
@@ -468,7 +485,7 @@ class RegisterService:
                         now,
                     )
             changes: list[Change] = []
-            if not created and asset.inventory_hash != inv.hash:
+            if not created and asset.inventory_hash != inv.hash[:100]:
                 changes = diff_inventory(asset.inventory, data)
                 for c in changes:
                     old = c.old if c.action != "added" else None
@@ -524,7 +541,7 @@ class RegisterService:
             s,
             actor,
             now,
-            name=fp.hostname or inv.device,
+            name=(fp.hostname or inv.device)[:200],
             type=kind,
             vendor=str(smbios.get("vendor") or data.get("vendor") or "")[:100],
             model=str(smbios.get("product") or data.get("model") or "")[:100],
@@ -590,7 +607,7 @@ class RegisterService:
             keep = {m.mac: m for m in asset.macs}
             asset.macs = [keep.get(mac) or AssetMac(mac=mac) for mac in sorted(fp.macs)]
         asset.inventory = dict(data)
-        asset.inventory_hash = inv.hash
+        asset.inventory_hash = inv.hash[:100]
         asset.inventory_at = now
         asset.updated_at = now
         s.flush()

@@ -386,3 +386,28 @@ def test_history_rows_are_only_ever_appended(reg: RegisterService, db: Database)
     with db.session() as s:
         ids = list(s.scalars(select(AssetHistory.id).order_by(AssetHistory.id)))
         assert ids == sorted(ids) and s.scalar(select(func.count(AssetHistory.id))) == len(ids) >= 3
+
+
+def test_hostile_inventory_values_are_stored_safely(reg: RegisterService, db: Database) -> None:
+    inv = pc()
+    data = dict(inv.inventory)
+    data["hostname"] = "PC\x00" + "x" * 500
+    data["smbios"] = {"serial": "SN\x00-1" + "9" * 300, "vendor": "V" * 300, "product": None}
+    data["nics"] = [
+        {"name": None, "mac": 12345},
+        "not a nic",
+        {"mac": "AA:BB:CC:00:00:01", "ips": "10.0.0.1/24"},
+    ]
+    data["disks"] = {"not": "a list"}
+    data["fdb"] = [
+        {"mac": "AA:BB:CC:00:00:01"},
+        {"port": 3},
+        "x",
+        {"mac": "aa:bb:cc:00:00:01", "port": "p" * 200},
+    ]
+    bad = Inventory(
+        campus="main", device="pc-x", ts=1.0, hash="h" * 300, identity={"smbios_uuid": "\x00"}, inventory=data
+    )
+    out = reg.record_inventory(bad)
+    (a,) = assets(db)
+    assert out.created and "\x00" not in a.name and len(a.name) <= 200 and a.ip == "10.0.0.1"
