@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from campusmon.contract import ContractError, Event, Inventory, Metrics, Status, decode, parse_topic
@@ -20,6 +20,8 @@ from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
 from .metrics_store import SqliteMetricStore
 from .models import ACTIVE_STATES, Device, DeviceHistory, Ticket
+from .register.service import RegisterService
+from .register.topology import RegisterTopology
 from .rules import (
     PERIPHERAL_BACK,
     PERIPHERAL_GONE,
@@ -32,7 +34,7 @@ from .rules import (
 )
 from .schedule import Expectation, compile_schedule
 from .tickets import DOWN_PROBLEMS, EventHook, TicketService
-from .topology import Placement, Topology
+from .topology import LayeredTopology, Placement, Topology
 
 _log = logging.getLogger(__name__)
 
@@ -76,7 +78,13 @@ class Ingestor:
         self.db = db
         self.metrics = metrics
         self.clock = clock
-        self.topology: Topology = topology if topology is not None else static_topology(config)
+        #: the asset register; its `listeners` hear every inventory outcome (component changes)
+        self.register = RegisterService(db)
+        self.topology: Topology = (
+            topology
+            if topology is not None
+            else LayeredTopology([static_topology(config), RegisterTopology(db)])
+        )
         self.schedule = compile_schedule(config.schedule)
         r = config.rules
         self.tickets = TicketService(
@@ -146,6 +154,13 @@ class Ingestor:
             outcome = self._metrics(payload, received)
         elif isinstance(payload, Inventory):
             outcome = self._inventory(payload, received)
+            try:
+                self.register.record_inventory(payload, _dt(received))
+            except DataError as exc:  # a value the database refuses: the message is dropped, not the server
+                outcome = "rejected_register_data"
+                _log.warning(
+                    "inventory of %s/%s not registered: %s", payload.campus, payload.device, exc.orig
+                )
         elif isinstance(payload, Event):
             outcome = self._event(payload, received)
         self.count(outcome)

@@ -7,7 +7,7 @@ switch forwarding tables).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -63,3 +63,31 @@ class StaticTopology:
 
     def type_of(self, campus: str, device: str) -> str | None:
         return self.device_types.get(campus, {}).get(device)
+
+
+@dataclass
+class LayeredTopology:
+    """Asks each topology in turn (the config's hand-written entries first, then the register)."""
+
+    layers: Sequence[Topology]
+
+    def room_of(self, campus: str, device: str) -> str | None:
+        return next((r for t in self.layers if (r := t.room_of(campus, device)) is not None), None)
+
+    def upstream_of(self, campus: str, device: str) -> Upstream | None:
+        return next((u for t in self.layers if (u := t.upstream_of(campus, device)) is not None), None)
+
+    def devices_behind(self, campus: str, switch: str) -> list[str]:
+        return sorted({d for t in self.layers for d in t.devices_behind(campus, switch)})
+
+    def building_of(self, campus: str, device: str) -> str | None:
+        for t in self.layers:
+            if isinstance(t, Placement) and (b := t.building_of(campus, device)) is not None:
+                return b
+        return None
+
+    def type_of(self, campus: str, device: str) -> str | None:
+        for t in self.layers:
+            if isinstance(t, Placement) and (k := t.type_of(campus, device)) is not None:
+                return k
+        return None

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.mosquitto import MosquittoProcess
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresProcess
 
 
 @pytest.fixture
@@ -52,12 +57,23 @@ def server_factory(tmp_path: Path, mosquitto: MosquittoProcess):
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    """SQLAlchemy URL of a private PostgreSQL server (one per test session; tests use own schemas/data)."""
+def postgres_server() -> Iterator[PostgresProcess]:
+    """One private PostgreSQL server for the test session (initdb + pg_ctl on a free port)."""
     from tests.support.postgres import PostgresProcess
 
     pg = PostgresProcess().start()
     try:
-        yield pg.url
+        yield pg
     finally:
         pg.stop()
+
+
+@pytest.fixture
+def postgres(postgres_server: PostgresProcess) -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty database on the private server; dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)

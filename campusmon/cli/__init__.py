@@ -9,7 +9,7 @@ import typer
 
 from campusmon import __version__
 
-from . import agent_cmd, server_cmd, tickets_cmd
+from . import agent_cmd, assets_cmd, server_cmd, tickets_cmd
 
 app = typer.Typer(
     name="campusmon",
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(server_cmd.app, name="server")
 app.add_typer(tickets_cmd.app, name="tickets")
+app.add_typer(assets_cmd.app, name="assets")
 app.command("devices")(server_cmd.devices)
 app.command("demo")(server_cmd.demo)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from campusmon.server.models import Base
+from campusmon.server.register import models as _register_models  # noqa: F401  (tables on Base)
 
 target_metadata = Base.metadata
 connection = context.config.attributes.get("connection")

@@ -90,7 +90,26 @@ class PostgresProcess:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{self.database}"
+        return self.url_for(self.database)
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)
+
+    def create_database(self, name: str) -> str:
+        """A fresh, empty database on this server; returns its SQLAlchemy URL."""
+        self._admin(f'CREATE DATABASE "{name}"')
+        return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
         if (self.datadir / "postmaster.pid").exists():

@@ -1,0 +1,1 @@
+"""The asset register: campus → building → room → device, automatic inventory, history, import/export."""

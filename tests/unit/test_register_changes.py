@@ -1,0 +1,103 @@
+"""Inventory differences become component changes (what the history and the rule engine see)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from campusmon.server.register.changes import Change, diff_inventory
+
+GIB = 2**30
+
+
+def base() -> dict[str, Any]:
+    return {
+        "hostname": "LAB301-PC07",
+        "os": {"name": "Windows", "version": "10.0.19045"},
+        "cpu": {"model": "Intel(R) Core(TM) i5-10500", "cores": 6},
+        "memory": {
+            "total_bytes": 16 * GIB,
+            "modules": [
+                {"slot": "DIMM1", "size_bytes": 8 * GIB, "serial": "1A2B3C4D", "part_number": "M378A1K43"},
+                {"slot": "DIMM2", "size_bytes": 8 * GIB, "serial": "5E6F7A8B", "part_number": "M378A1K43"},
+            ],
+        },
+        "disks": [
+            {"name": "PhysicalDrive0", "model": "WDC WD10EZEX", "serial": "WD-WCC1", "size_bytes": 10**12}
+        ],
+        "nics": [{"name": "Ethernet", "mac": "AA:BB:CC:00:00:01", "ips": ["10.1.3.7"]}],
+        "smbios": {"vendor": "LENOVO", "product": "ThinkCentre M720t", "serial": "PF2ABCD1", "uuid": "u-1"},
+        "bios": {"vendor": "LENOVO", "version": "M1UKT4BA"},
+        "monitors": [{"manufacturer": "LEN", "model": "T24i-10", "serial": "V5A12345"}],
+        "usb": [
+            {"id": "046d:c31c", "name": "USB Keyboard"},
+            {"id": "0c45:6366", "name": "Document Camera"},
+        ],
+    }
+
+
+def changed(mutate: Any) -> list[Change]:
+    new = copy.deepcopy(base())
+    mutate(new)
+    return diff_inventory(base(), new)
+
+
+def test_first_inventory_and_unchanged_inventory_have_no_changes() -> None:
+    assert diff_inventory(None, base()) == []
+    assert diff_inventory(base(), base()) == []
+
+
+def test_ram_module_removed() -> None:
+    got = changed(lambda inv: inv["memory"]["modules"].pop())
+    assert [(c.component, c.action) for c in got] == [("memory_module", "removed")]
+    assert "DIMM2" in got[0].item and "5E6F7A8B" in got[0].item
+    assert got[0].field == "inventory.memory_module"
+
+
+def test_ram_module_swapped_in_the_same_slot_is_one_change() -> None:
+    def swap(inv: dict[str, Any]) -> None:
+        inv["memory"]["modules"][1] = {"slot": "DIMM2", "size_bytes": 4 * GIB, "serial": "7C8D9E0F"}
+
+    got = changed(swap)
+    assert [(c.component, c.action) for c in got] == [("memory_module", "changed")]
+    assert "5E6F7A8B" in (got[0].old or "") and "7C8D9E0F" in (got[0].new or "")
+
+
+def test_disk_serial_changed() -> None:
+    def swap(inv: dict[str, Any]) -> None:
+        inv["disks"][0]["serial"] = "S3Z9NB0K"
+
+    got = changed(swap)
+    assert [(c.component, c.action) for c in got] == [("disk", "changed")]
+    assert "WD-WCC1" in (got[0].old or "") and "S3Z9NB0K" in (got[0].new or "")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda inv: inv["monitors"].clear(), [("monitor", "removed")]),
+        (lambda inv: inv["usb"].pop(), [("usb", "removed")]),
+        (lambda inv: inv["os"].update(version="10.0.22631", name="Windows 11"), [("os", "changed")]),
+        (lambda inv: inv.update(hostname="PC-NEW"), [("hostname", "changed")]),
+        (lambda inv: inv["bios"].update(version="M1UKT5BA"), [("bios", "changed")]),
+        (lambda inv: inv["nics"].append({"name": "Wi-Fi", "mac": "AA:BB:CC:00:00:02"}), [("nic", "added")]),
+        (lambda inv: inv["usb"].append({"id": "046d:c31c", "name": "USB Keyboard"}), [("usb", "added")]),
+        (lambda inv: inv.pop("monitors"), []),  # a section the agent could not read is not a removal
+        (lambda inv: inv.update(disks="garbage"), []),
+    ],
+)
+def test_component_changes(mutate: Any, expected: list[tuple[str, str]]) -> None:
+    assert [(c.component, c.action) for c in changed(mutate)] == expected
+
+
+def test_document_camera_gone_is_named() -> None:
+    got = changed(lambda inv: inv["usb"].pop())
+    assert got[0].summary == "usb removed: Document Camera [0c45:6366]"
+
+
+def test_memory_total_without_modules() -> None:
+    old = {"memory": {"total_bytes": 16 * GIB}}
+    new = {"memory": {"total_bytes": 8 * GIB}}
+    assert [(c.component, c.old, c.new) for c in diff_inventory(old, new)] == [("memory", "16 GiB", "8 GiB")]
