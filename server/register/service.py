@@ -176,7 +176,7 @@ class RegisterService:
         s.add(AssetHistory(asset_id=asset.id, at=at, actor=actor, field=fld, old=o, new=n))
         return True
 
-    def _assign(self, s: Session, asset: Asset, fld: str, value: Any, actor: str, at: datetime) -> bool:
+    def assign(self, s: Session, asset: Asset, fld: str, value: Any, actor: str, at: datetime) -> bool:
         if self.record(s, asset, fld, getattr(asset, fld), value, actor, at):
             setattr(asset, fld, value)
             return True
@@ -374,13 +374,13 @@ class RegisterService:
             if room is not None and room.strip():
                 new_room = self.find_room(s, room, asset.campus.name if asset.campus else None)
             for key, value in parsed.items():
-                changed += self._assign(s, asset, key, value, actor, now)
+                changed += self.assign(s, asset, key, value, actor, now)
             if room is not None:
-                changed += self._move(s, asset, new_room, actor, now)
+                changed += self.move(s, asset, new_room, actor, now)
             if upstream is not None:
                 switch, _, port = upstream.strip().partition(":")
-                changed += self._assign(s, asset, "upstream_switch", switch.strip(), actor, now)
-                changed += self._assign(s, asset, "upstream_port", port.strip(), actor, now)
+                changed += self.assign(s, asset, "upstream_switch", switch.strip(), actor, now)
+                changed += self.assign(s, asset, "upstream_port", port.strip(), actor, now)
                 asset.upstream_source = "manual" if switch.strip() else ""
             for key, value in (custom or {}).items():
                 current = dict(asset.custom or {})
@@ -397,7 +397,7 @@ class RegisterService:
                 asset.search_text = search_text(asset)
         return changed
 
-    def _move(self, s: Session, asset: Asset, room: Room | None, actor: str, at: datetime) -> int:
+    def move(self, s: Session, asset: Asset, room: Room | None, actor: str, at: datetime) -> int:
         old = asset.room.path if asset.room else None
         new = room.path if room else None
         if not self.record(s, asset, "room", old, new, actor, at):
@@ -484,6 +484,17 @@ class RegisterService:
                         actor,
                         now,
                     )
+            if result.tied_with is not None and not self._reviewed(s, result.tied_with, asset.id):
+                review = AssetReview(
+                    asset_id=result.tied_with,
+                    candidate_id=asset.id,
+                    score=result.score.points if result.score else 0,
+                    reason=f"registered twice? the same evidence matches both ({result.reason})",
+                    created_at=now,
+                )
+                s.add(review)
+                s.flush()
+                review_id = review.id
             changes: list[Change] = []
             if not created and asset.inventory_hash != inv.hash[:100]:
                 changes = diff_inventory(asset.inventory, data)
@@ -520,6 +531,15 @@ class RegisterService:
         for listener in self.listeners:
             listener(outcome)
         return outcome
+
+    @staticmethod
+    def _reviewed(s: Session, a: int, b: int) -> bool:
+        """Whether this pair was already put up for review (open, merged or dismissed)."""
+        pair = or_(
+            and_(AssetReview.asset_id == a, AssetReview.candidate_id == b),
+            and_(AssetReview.asset_id == b, AssetReview.candidate_id == a),
+        )
+        return s.scalars(select(AssetReview.id).where(pair)).first() is not None
 
     def _create_from(
         self,
@@ -717,9 +737,9 @@ class RegisterService:
                 "hostname",
             ):
                 if not getattr(keep, fld) and getattr(other, fld):
-                    self._assign(s, keep, fld, getattr(other, fld), actor, now)
+                    self.assign(s, keep, fld, getattr(other, fld), actor, now)
             if keep.room is None and other.room is not None:
-                self._move(s, keep, other.room, actor, now)
+                self.move(s, keep, other.room, actor, now)
             if other.inventory_at and (keep.inventory_at is None or other.inventory_at >= keep.inventory_at):
                 link_old = f"{keep.link_campus}/{keep.link_device}" if keep.link_device else None
                 self.record(
@@ -728,7 +748,7 @@ class RegisterService:
                 keep.link_campus, keep.link_device = other.link_campus, other.link_device
                 for fld in ("smbios_uuid", "board_serial", "hostname", "ip", "os_family"):
                     if getattr(other, fld):  # the machine that reports now is the one to recognise
-                        self._assign(s, keep, fld, getattr(other, fld), actor, now)
+                        self.assign(s, keep, fld, getattr(other, fld), actor, now)
                 keep.inventory, keep.inventory_hash = other.inventory, other.inventory_hash
                 keep.inventory_at = other.inventory_at
                 serials = {d.serial for d in other.disks}
@@ -748,7 +768,7 @@ class RegisterService:
                 tag = other.asset_tag
                 other.asset_tag = None
                 s.flush()
-                self._assign(s, keep, "asset_tag", tag, actor, now)
+                self.assign(s, keep, "asset_tag", tag, actor, now)
             self.record(s, keep, "merged", None, f"#{other.id} merged into this asset", actor, now)
             self.record(s, other, "merged_into", None, f"#{keep.id}", actor, now)
             other.merged_into = keep.id

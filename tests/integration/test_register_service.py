@@ -411,3 +411,18 @@ def test_hostile_inventory_values_are_stored_safely(reg: RegisterService, db: Da
     out = reg.record_inventory(bad)
     (a,) = assets(db)
     assert out.created and "\x00" not in a.name and len(a.name) <= 200 and a.ip == "10.0.0.1"
+
+
+def test_a_duplicate_in_the_register_is_matched_once_and_put_up_for_review(reg: RegisterService) -> None:
+    from campusmon.server.db import utcnow
+
+    with reg.db.session() as s:
+        first = reg.create(s, "user:a", utcnow(), asset_tag="ZX-1", serial="PF2ABCD1")
+        second = reg.create(s, "user:a", utcnow(), asset_tag="ZX-1-DUP", serial="PF2ABCD1")
+        ids = (first.id, second.id)
+    out = reg.record_inventory(pc())
+    assert (out.decision, out.asset_id, out.created) == ("match", ids[0], False)
+    (review,) = reg.reviews()
+    assert (review.asset_id, review.candidate_id) == (ids[1], ids[0])
+    reg.record_inventory(pc(hostname="AGAIN"))
+    assert len(reg.reviews()) == 1
