@@ -196,6 +196,45 @@ class RegisterService:
                 campus = s.scalars(select(Campus).where(Campus.name == name)).one()
         return campus
 
+    def campus_for_link(self, s: Session, code: str) -> Campus:
+        """The campus whose MQTT id is `code` (by its code, else by its name; created if new)."""
+        campus = s.scalars(select(Campus).where(Campus.code == code)).first()
+        if campus is None:
+            campus = self.ensure_campus(s, code)
+            if campus.code is None:
+                campus.code = code
+        return campus
+
+    def set_campus_code(self, name: str, code: str, actor: str) -> int:
+        """Say which MQTT campus id a campus has; assets registered under a placeholder campus of
+        that id move to it (and the placeholder goes). Returns how many assets moved."""
+        now = utcnow()
+        with self.db.session() as s:
+            target = s.scalars(select(Campus).where(Campus.name == name)).first()
+            if target is None:
+                names = list(s.scalars(select(Campus.name)))
+                raise RegisterError(f"unknown campus {name!r}{did_you_mean(name, names)}")
+            other = s.scalars(
+                select(Campus).where(or_(Campus.code == code, Campus.name == code), Campus.id != target.id)
+            ).first()
+            moved = 0
+            if other is not None:
+                if other.buildings:
+                    raise RegisterError(
+                        f"campus {other.name!r} already has code or name {code!r} and has rooms; "
+                        "move its assets to rooms of the other campus first"
+                    )
+                for asset in s.scalars(select(Asset).where(Asset.campus_id == other.id)):
+                    self.record(s, asset, "campus", other.name, target.name, actor, now)
+                    asset.campus = target
+                    asset.updated_at = now
+                    moved += 1
+                s.flush()
+                s.delete(other)
+                s.flush()
+            target.code = code
+            return moved
+
     def ensure_room(self, s: Session, campus: str, building: str, room: str) -> Room:
         c = self.ensure_campus(s, campus)
         b = s.scalars(select(Building).where(Building.campus_id == c.id, Building.name == building)).first()
@@ -216,6 +255,10 @@ class RegisterService:
             raise RegisterError(f"a room is CAMPUS/BUILDING/ROOM, not {path!r}")
         with self.db.session() as s:
             return self.ensure_room(s, *parts).path
+
+    def campuses(self) -> list[tuple[str, str | None]]:
+        with self.db.session() as s:
+            return [(c.name, c.code) for c in s.scalars(select(Campus).order_by(Campus.name))]
 
     @staticmethod
     def room_paths(s: Session) -> list[str]:
@@ -556,7 +599,7 @@ class RegisterService:
         kind = declared if declared in ASSET_TYPES else ("switch" if "fdb" in data else "pc")
         if not is_probe and kind == "pc" and "server" in str(data.get("os", "")).lower():
             kind = "server"
-        campus = self.ensure_campus(s, inv.campus)
+        campus = self.campus_for_link(s, inv.campus)
         return self.create(
             s,
             actor,
@@ -600,7 +643,7 @@ class RegisterService:
                 self.record(s, asset, "device", link_old, f"{inv.campus}/{inv.device}", actor, now)
             asset.link_campus, asset.link_device = inv.campus, inv.device
         if asset.campus_id is None:
-            asset.campus_id = self.ensure_campus(s, inv.campus).id
+            asset.campus_id = self.campus_for_link(s, inv.campus).id
         for fld, value in (("smbios_uuid", fp.smbios_uuid), ("board_serial", fp.board_serial)):
             if value:
                 put(fld, value)
