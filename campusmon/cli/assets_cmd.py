@@ -605,3 +605,27 @@ def rooms_add(
     """Add a room (and its campus and building when they are new)."""
     with register(config) as reg:
         typer.echo(f"room {reg.add_room(path)}")
+
+
+@rooms_app.command("code")
+def rooms_code(
+    campus: str = typer.Argument(..., help="Campus name as in the register (校区)."),
+    code: str = typer.Argument(..., help="The campus id its devices use in MQTT topics."),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Link a campus to the id its devices report (e.g. 主校区 → main)."""
+    with register(config) as reg:
+        moved = reg.set_campus_code(campus, code, actor())
+    typer.echo(f"campus {campus} is {code} in topics" + (f"; {moved} asset(s) moved to it" if moved else ""))
+
+
+@rooms_app.command("campuses")
+def rooms_campuses(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """Campuses and the id their devices report."""
+    with register(config) as reg:
+        rows = reg.campuses()
+    if as_json:
+        typer.echo(json.dumps([{"name": n, "code": c} for n, c in rows], ensure_ascii=False, indent=2))
+    else:
+        for name, code in rows:
+            typer.echo(f"{name}\t{code or '-'}")

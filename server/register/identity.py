@@ -229,6 +229,8 @@ class MatchResult:
     decision: Decision
     asset_id: int | None = None
     score: Score | None = None
+    #: another asset with exactly the same evidence (a duplicate in the register): worth a review
+    tied_with: int | None = None
 
     @property
     def reason(self) -> str:
@@ -241,7 +243,7 @@ def decide(new: Fingerprint, candidates: Sequence[Candidate] | Iterable[Candidat
     Hardware that contradicts (another SMBIOS UUID or serial) never matches, unless the SMBIOS UUID
     itself is the same: two PCs from one cloned image differ there, a re-imaged PC does not.
     """
-    scores = [score(new, c.fingerprint, c.asset_id) for c in candidates]
+    scores = sorted((score(new, c.fingerprint, c.asset_id) for c in candidates), key=lambda s: s.asset_id)
     sure = sorted(
         (s for s in scores if (s.same_board or not s.conflicts) and s.points >= MATCH_POINTS),
         key=lambda s: (s.same_board, s.points),
@@ -250,7 +252,7 @@ def decide(new: Fingerprint, candidates: Sequence[Candidate] | Iterable[Candidat
     if sure:
         best = sure[0]
         if len(sure) > 1 and (sure[1].same_board, sure[1].points) == (best.same_board, best.points):
-            return MatchResult("review", best.asset_id, best)
+            return MatchResult("match", best.asset_id, best, tied_with=sure[1].asset_id)
         return MatchResult("match", best.asset_id, best)
     doubtful = sorted((s for s in scores if s.points >= REVIEW_POINTS), key=lambda s: s.points, reverse=True)
     if doubtful:

@@ -32,6 +32,8 @@ class Campus(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the campus id devices report in MQTT topics (`main` for 主校区); agents' assets land here
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)
     buildings: Mapped[list[Building]] = relationship(back_populates="campus", order_by="Building.name")
 
 

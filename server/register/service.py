@@ -176,7 +176,7 @@ class RegisterService:
         s.add(AssetHistory(asset_id=asset.id, at=at, actor=actor, field=fld, old=o, new=n))
         return True
 
-    def _assign(self, s: Session, asset: Asset, fld: str, value: Any, actor: str, at: datetime) -> bool:
+    def assign(self, s: Session, asset: Asset, fld: str, value: Any, actor: str, at: datetime) -> bool:
         if self.record(s, asset, fld, getattr(asset, fld), value, actor, at):
             setattr(asset, fld, value)
             return True
@@ -195,6 +195,45 @@ class RegisterService:
             except IntegrityError:
                 campus = s.scalars(select(Campus).where(Campus.name == name)).one()
         return campus
+
+    def campus_for_link(self, s: Session, code: str) -> Campus:
+        """The campus whose MQTT id is `code` (by its code, else by its name; created if new)."""
+        campus = s.scalars(select(Campus).where(Campus.code == code)).first()
+        if campus is None:
+            campus = self.ensure_campus(s, code)
+            if campus.code is None:
+                campus.code = code
+        return campus
+
+    def set_campus_code(self, name: str, code: str, actor: str) -> int:
+        """Say which MQTT campus id a campus has; assets registered under a placeholder campus of
+        that id move to it (and the placeholder goes). Returns how many assets moved."""
+        now = utcnow()
+        with self.db.session() as s:
+            target = s.scalars(select(Campus).where(Campus.name == name)).first()
+            if target is None:
+                names = list(s.scalars(select(Campus.name)))
+                raise RegisterError(f"unknown campus {name!r}{did_you_mean(name, names)}")
+            other = s.scalars(
+                select(Campus).where(or_(Campus.code == code, Campus.name == code), Campus.id != target.id)
+            ).first()
+            moved = 0
+            if other is not None:
+                if other.buildings:
+                    raise RegisterError(
+                        f"campus {other.name!r} already has code or name {code!r} and has rooms; "
+                        "move its assets to rooms of the other campus first"
+                    )
+                for asset in s.scalars(select(Asset).where(Asset.campus_id == other.id)):
+                    self.record(s, asset, "campus", other.name, target.name, actor, now)
+                    asset.campus = target
+                    asset.updated_at = now
+                    moved += 1
+                s.flush()
+                s.delete(other)
+                s.flush()
+            target.code = code
+            return moved
 
     def ensure_room(self, s: Session, campus: str, building: str, room: str) -> Room:
         c = self.ensure_campus(s, campus)
@@ -216,6 +255,10 @@ class RegisterService:
             raise RegisterError(f"a room is CAMPUS/BUILDING/ROOM, not {path!r}")
         with self.db.session() as s:
             return self.ensure_room(s, *parts).path
+
+    def campuses(self) -> list[tuple[str, str | None]]:
+        with self.db.session() as s:
+            return [(c.name, c.code) for c in s.scalars(select(Campus).order_by(Campus.name))]
 
     @staticmethod
     def room_paths(s: Session) -> list[str]:
@@ -374,13 +417,13 @@ class RegisterService:
             if room is not None and room.strip():
                 new_room = self.find_room(s, room, asset.campus.name if asset.campus else None)
             for key, value in parsed.items():
-                changed += self._assign(s, asset, key, value, actor, now)
+                changed += self.assign(s, asset, key, value, actor, now)
             if room is not None:
-                changed += self._move(s, asset, new_room, actor, now)
+                changed += self.move(s, asset, new_room, actor, now)
             if upstream is not None:
                 switch, _, port = upstream.strip().partition(":")
-                changed += self._assign(s, asset, "upstream_switch", switch.strip(), actor, now)
-                changed += self._assign(s, asset, "upstream_port", port.strip(), actor, now)
+                changed += self.assign(s, asset, "upstream_switch", switch.strip(), actor, now)
+                changed += self.assign(s, asset, "upstream_port", port.strip(), actor, now)
                 asset.upstream_source = "manual" if switch.strip() else ""
             for key, value in (custom or {}).items():
                 current = dict(asset.custom or {})
@@ -397,7 +440,7 @@ class RegisterService:
                 asset.search_text = search_text(asset)
         return changed
 
-    def _move(self, s: Session, asset: Asset, room: Room | None, actor: str, at: datetime) -> int:
+    def move(self, s: Session, asset: Asset, room: Room | None, actor: str, at: datetime) -> int:
         old = asset.room.path if asset.room else None
         new = room.path if room else None
         if not self.record(s, asset, "room", old, new, actor, at):
@@ -484,6 +527,17 @@ class RegisterService:
                         actor,
                         now,
                     )
+            if result.tied_with is not None and not self._reviewed(s, result.tied_with, asset.id):
+                review = AssetReview(
+                    asset_id=result.tied_with,
+                    candidate_id=asset.id,
+                    score=result.score.points if result.score else 0,
+                    reason=f"registered twice? the same evidence matches both ({result.reason})",
+                    created_at=now,
+                )
+                s.add(review)
+                s.flush()
+                review_id = review.id
             changes: list[Change] = []
             if not created and asset.inventory_hash != inv.hash[:100]:
                 changes = diff_inventory(asset.inventory, data)
@@ -521,6 +575,15 @@ class RegisterService:
             listener(outcome)
         return outcome
 
+    @staticmethod
+    def _reviewed(s: Session, a: int, b: int) -> bool:
+        """Whether this pair was already put up for review (open, merged or dismissed)."""
+        pair = or_(
+            and_(AssetReview.asset_id == a, AssetReview.candidate_id == b),
+            and_(AssetReview.asset_id == b, AssetReview.candidate_id == a),
+        )
+        return s.scalars(select(AssetReview.id).where(pair)).first() is not None
+
     def _create_from(
         self,
         s: Session,
@@ -536,7 +599,7 @@ class RegisterService:
         kind = declared if declared in ASSET_TYPES else ("switch" if "fdb" in data else "pc")
         if not is_probe and kind == "pc" and "server" in str(data.get("os", "")).lower():
             kind = "server"
-        campus = self.ensure_campus(s, inv.campus)
+        campus = self.campus_for_link(s, inv.campus)
         return self.create(
             s,
             actor,
@@ -580,7 +643,7 @@ class RegisterService:
                 self.record(s, asset, "device", link_old, f"{inv.campus}/{inv.device}", actor, now)
             asset.link_campus, asset.link_device = inv.campus, inv.device
         if asset.campus_id is None:
-            asset.campus_id = self.ensure_campus(s, inv.campus).id
+            asset.campus_id = self.campus_for_link(s, inv.campus).id
         for fld, value in (("smbios_uuid", fp.smbios_uuid), ("board_serial", fp.board_serial)):
             if value:
                 put(fld, value)
@@ -717,9 +780,9 @@ class RegisterService:
                 "hostname",
             ):
                 if not getattr(keep, fld) and getattr(other, fld):
-                    self._assign(s, keep, fld, getattr(other, fld), actor, now)
+                    self.assign(s, keep, fld, getattr(other, fld), actor, now)
             if keep.room is None and other.room is not None:
-                self._move(s, keep, other.room, actor, now)
+                self.move(s, keep, other.room, actor, now)
             if other.inventory_at and (keep.inventory_at is None or other.inventory_at >= keep.inventory_at):
                 link_old = f"{keep.link_campus}/{keep.link_device}" if keep.link_device else None
                 self.record(
@@ -728,7 +791,7 @@ class RegisterService:
                 keep.link_campus, keep.link_device = other.link_campus, other.link_device
                 for fld in ("smbios_uuid", "board_serial", "hostname", "ip", "os_family"):
                     if getattr(other, fld):  # the machine that reports now is the one to recognise
-                        self._assign(s, keep, fld, getattr(other, fld), actor, now)
+                        self.assign(s, keep, fld, getattr(other, fld), actor, now)
                 keep.inventory, keep.inventory_hash = other.inventory, other.inventory_hash
                 keep.inventory_at = other.inventory_at
                 serials = {d.serial for d in other.disks}
@@ -748,7 +811,7 @@ class RegisterService:
                 tag = other.asset_tag
                 other.asset_tag = None
                 s.flush()
-                self._assign(s, keep, "asset_tag", tag, actor, now)
+                self.assign(s, keep, "asset_tag", tag, actor, now)
             self.record(s, keep, "merged", None, f"#{other.id} merged into this asset", actor, now)
             self.record(s, other, "merged_into", None, f"#{keep.id}", actor, now)
             other.merged_into = keep.id

@@ -335,15 +335,15 @@ class Importer:
             seen_asset[asset.id] = row.line
             changed = 0
             for key, value in fields.items():
-                changed += self.service._assign(s, asset, key, value, self.actor, now)
+                changed += self.service.assign(s, asset, key, value, self.actor, now)
             if room is not None:
-                changed += self.service._move(s, asset, room, self.actor, now)
+                changed += self.service.move(s, asset, room, self.actor, now)
             elif campus is not None and asset.campus is not campus:
                 old = asset.campus.name if asset.campus else None
                 self.service.record(s, asset, "campus", old, campus.name, self.actor, now)
                 asset.campus = campus
                 if asset.room is not None and asset.room.building.campus is not campus:
-                    self.service._move(s, asset, None, self.actor, now)
+                    self.service.move(s, asset, None, self.actor, now)
                 changed += 1
             if changed:
                 asset.updated_at = now

@@ -112,6 +112,9 @@ def test_set_show_and_history(cli) -> None:
     assert "--field wants KEY=VALUE" in cli("set", "1", "--field", "novalue", code=2)
     cli("rooms", "add", "东校区/综合楼/101")
     assert "东校区/综合楼/101" in cli("rooms").splitlines()
+    assert "campus 东校区 is east in topics" in cli("rooms", "code", "东校区", "east")
+    assert {"name": "东校区", "code": "east"} in json.loads(cli("rooms", "campuses", "--json"))
+    assert "unknown campus 'west'" in cli("rooms", "code", "west", "w", code=1)
 
 
 def test_import_dry_run_and_report(cli, tmp_path: Path) -> None:

@@ -411,3 +411,41 @@ def test_hostile_inventory_values_are_stored_safely(reg: RegisterService, db: Da
     out = reg.record_inventory(bad)
     (a,) = assets(db)
     assert out.created and "\x00" not in a.name and len(a.name) <= 200 and a.ip == "10.0.0.1"
+
+
+def test_a_duplicate_in_the_register_is_matched_once_and_put_up_for_review(reg: RegisterService) -> None:
+    from campusmon.server.db import utcnow
+
+    with reg.db.session() as s:
+        first = reg.create(s, "user:a", utcnow(), asset_tag="ZX-1", serial="PF2ABCD1")
+        second = reg.create(s, "user:a", utcnow(), asset_tag="ZX-1-DUP", serial="PF2ABCD1")
+        ids = (first.id, second.id)
+    out = reg.record_inventory(pc())
+    assert (out.decision, out.asset_id, out.created) == ("match", ids[0], False)
+    (review,) = reg.reviews()
+    assert (review.asset_id, review.candidate_id) == (ids[1], ids[0])
+    reg.record_inventory(pc(hostname="AGAIN"))
+    assert len(reg.reviews()) == 1
+
+
+def test_campus_code_links_the_spreadsheet_campus_to_the_topic_id(reg: RegisterService) -> None:
+    reg.add_room("主校区/实验楼/301")
+    early = reg.record_inventory(pc()).asset_id
+    assert reg.campuses() == [("main", "main"), ("主校区", None)]
+    with pytest.raises(RegisterError, match="did you mean '主校区'"):
+        reg.set_campus_code("主校", "main", "user:a")
+    assert reg.set_campus_code("主校区", "main", "user:a") == 1
+    assert reg.campuses() == [("主校区", "main")]
+    assert ("campus", "main", "主校区") in fields_changed(reg, early)
+    later = reg.record_inventory(
+        pc("pc-2", uuid=UUID_B, serial="S-2", macs=("AA:BB:CC:00:00:02",), disk_serial="D2")
+    )
+    assert reg.get(later.asset_id).campus is not None
+    assert [a.asset_tag or a.link_device for a in reg.list_assets(AssetFilter(campus="主校区"))] == [
+        "lab301-pc07",
+        "pc-2",
+    ]
+    reg.set(later.asset_id, actor="user:a", room="301")
+    reg.add_room("东校区/综合楼/101")
+    with pytest.raises(RegisterError, match="has rooms"):
+        reg.set_campus_code("东校区", "主校区", "user:a")

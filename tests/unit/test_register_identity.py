@@ -177,3 +177,9 @@ def test_fingerprint_reads_identity_and_inventory_tolerantly() -> None:
     assert got.smbios_uuid == UUID_A and got.serial == "PF2ABCD1" and got.board_serial is None
     assert got.disks == frozenset({"WD-1"}) and got.macs == frozenset() and got.hostname == "LAB"
     assert fingerprint({}, {}).has_hardware is False
+
+
+def test_two_assets_with_the_same_evidence_match_the_older_and_flag_the_other() -> None:
+    twin = Fingerprint(serial="PF2ABCD1")
+    result = decide(fp(), [Candidate(9, twin), Candidate(4, twin)])
+    assert (result.decision, result.asset_id, result.tied_with) == ("match", 4, 9)

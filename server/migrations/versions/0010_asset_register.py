@@ -22,7 +22,9 @@ def upgrade() -> None:
         "reg_campuses",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("code"),
         sa.UniqueConstraint("name"),
     )
     op.create_table(
