@@ -90,6 +90,24 @@ class ReportBuffer:
             )
             self._trim()
 
+    def push_numbered(self, topic: str, key: str, build: Callable[[int], bytes], *, first: int = 0) -> int:
+        """Take the next sequence number under `key` and queue `build(seq)` in one transaction.
+
+        A crash either keeps both or neither: no report is queued twice, no number is skipped.
+        """
+        with self._tx():
+            seq = self._meta_int(f"seq:{key}", default=first)
+            self._db.execute(
+                "INSERT INTO queue (created, topic, payload, retain) VALUES (?, ?, ?, 0)",
+                (self._clock(), topic, build(seq)),
+            )
+            self.set_meta(f"seq:{key}", str(seq + 1))
+            self._trim()
+        return seq
+
+    def next_seq(self, key: str, *, first: int = 0) -> int:
+        return self._meta_int(f"seq:{key}", default=first)
+
     def _trim(self) -> None:
         expired = self._db.execute(
             "DELETE FROM queue WHERE created < ?", (self._clock() - self.max_age_seconds,)
@@ -138,12 +156,12 @@ class ReportBuffer:
     def set_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def _meta_int(self, key: str) -> int:
+    def _meta_int(self, key: str, default: int = 0) -> int:
         value = self.get_meta(key)
         try:
-            return int(value) if value is not None else 0
+            return int(value) if value is not None else default
         except ValueError:
-            return 0
+            return default
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)

@@ -1,7 +1,8 @@
-"""`campusmon agent run` without the CLI framework: the long-running agent imports only what it uses.
+"""`campusmon agent run|once` without the CLI framework: the agent imports only what it uses.
 
-`python -m campusmon agent run [--config FILE]` lands here (see campusmon/__main__.py), as does
-`python -m campusmon.agent`. Anything else goes to the full `campusmon` CLI.
+`python -m campusmon agent run|once [--config FILE]` lands here (see campusmon/__main__.py), as does
+`python -m campusmon.agent`. Anything else (`--help`, other commands) goes to the full `campusmon` CLI,
+whose framework alone costs several MiB and pulls in pydantic.
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-USAGE = "usage: campusmon agent run [--config FILE]"
+if TYPE_CHECKING:
+    from .config import AgentConfig
+
+USAGE = "usage: campusmon agent run|once [--config FILE]"
+FAST_COMMANDS = ("run", "once")
 
 
 def parse_run_args(argv: list[str]) -> Path | None | str:
@@ -29,7 +35,7 @@ def parse_run_args(argv: list[str]) -> Path | None | str:
     return Path(config) if config else None
 
 
-def run(argv: list[str]) -> int:
+def _config(argv: list[str]) -> AgentConfig | int:
     from campusmon.config import ConfigError
 
     from .config import load_agent_config
@@ -39,10 +45,29 @@ def run(argv: list[str]) -> int:
         sys.stderr.write(f"{parsed}\n{USAGE}\n")
         return 2
     try:
-        cfg = load_agent_config(parsed)
+        return load_agent_config(parsed)
     except ConfigError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+
+
+def once(argv: list[str]) -> int:
+    """Print one report as JSON (nothing is sent)."""
+    import json
+
+    from .runner import once as collect_once
+
+    cfg = _config(argv)
+    if isinstance(cfg, int):
+        return cfg
+    sys.stdout.write(json.dumps(collect_once(cfg), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def run(argv: list[str]) -> int:
+    cfg = _config(argv)
+    if isinstance(cfg, int):
+        return cfg
     logging.basicConfig(
         level=getattr(logging, cfg.agent.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -63,9 +88,20 @@ def run(argv: list[str]) -> int:
 
 
 def wants_fast_path(argv: list[str]) -> bool:
-    """`agent run` with nothing but a config option (help and errors go to the full CLI)."""
-    return argv[:2] == ["agent", "run"] and not isinstance(parse_run_args(argv[2:]), str)
+    """`agent run|once` with nothing but a config option (help and errors go to the full CLI)."""
+    return (
+        len(argv) >= 2
+        and argv[0] == "agent"
+        and argv[1] in FAST_COMMANDS
+        and not isinstance(parse_run_args(argv[2:]), str)
+    )
+
+
+def dispatch(argv: list[str]) -> int:
+    """`argv` after `agent`: the command and its options."""
+    return once(argv[1:]) if argv[0] == "once" else run(argv[1:])
 
 
 def main() -> None:
-    sys.exit(run(sys.argv[1:]))
+    args = sys.argv[1:]
+    sys.exit(dispatch(args if args[:1] and args[0] in FAST_COMMANDS else ["run", *args]))

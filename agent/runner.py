@@ -110,11 +110,12 @@ class Agent:
         self.device = self.identity.device_id
         self.interval = config.agent.interval
         self.collectors = make_collectors(config.agent.collectors, ps)
-        self.seq = SeqCounter(config.agent.state_dir / f"{self.device}.seq")
         b = config.buffer
         self.buffer = ReportBuffer(
             config.buffer_path, max_reports=b.max_reports, max_age_seconds=b.max_age_hours * 3600
         )
+        # sequence numbers used to live in <state_dir>/<device>.seq: carry on from there
+        self._legacy_seq = SeqCounter(config.agent.state_dir / f"{self.device}.seq").peek
         self._stop = threading.Event()
         self.stopped = threading.Event()
         self._stop_reason = "stopped"
@@ -150,19 +151,25 @@ class Agent:
             )
         )
 
-    def report(self) -> dict[str, Any]:
+    def report(self, seq: int) -> dict[str, Any]:
         return build_report(
             self.collectors,
             campus=self.campus,
             device=self.device,
-            seq=self.seq.take(),
+            seq=seq,
             interval=self.interval,
             ts=time.time(),
         )
 
-    def enqueue_report(self) -> None:
-        payload = wire.encode(self.report(), compress=self.config.agent.compress)
-        self.buffer.push(self._metrics_topic, payload)
+    def enqueue_report(self) -> int:
+        """Collect and queue one report; its `seq` is taken in the same transaction (survives restarts)."""
+        compress = self.config.agent.compress
+        return self.buffer.push_numbered(
+            self._metrics_topic,
+            self.device,
+            lambda seq: wire.encode(self.report(seq), compress=compress),
+            first=self._legacy_seq,
+        )
 
     def enqueue_event(
         self, kind: str, severity: Literal["info", "warning", "critical"], message: str, data: dict[str, Any]
@@ -405,7 +412,7 @@ def once(config: AgentConfig, ps: PsutilLike | None = None) -> Mapping[str, Any]
         collectors,
         campus=config.agent.campus,
         device=device,
-        seq=SeqCounter(config.agent.state_dir / f"{device}.seq").peek,
+        seq=0,
         interval=config.agent.interval,
         ts=time.time(),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -67,7 +67,10 @@ def test_disk_skips_cdrom_and_computes_rates() -> None:
     c = DiskCollector(ps)
     c._rates = CounterRates(clock)
     first = by_name(c.collect())
-    assert {lbl for (_, lbl) in first if lbl and lbl[0][0] == "mount"} == {(("mount", "C:\\"),), (("mount", "D:\\"),)}
+    assert {lbl for (_, lbl) in first if lbl and lbl[0][0] == "mount"} == {
+        (("mount", "C:\\"),),
+        (("mount", "D:\\"),),
+    }
     assert first[("disk_used_percent", (("mount", "C:\\"),))] == 79.0
     assert not any(name.endswith("_per_second") for name, _ in first)  # no rate from one reading
     ps.advance()
@@ -144,7 +147,11 @@ def test_sensors_laptop() -> None:
 
 def test_sensors_windows_battery_only() -> None:
     got = by_name(SensorsCollector(FakePsutil(WINDOWS)).collect())
-    assert got == {("battery_percent", ()): 87.0, ("battery_plugged", ()): 0.0, ("battery_left_seconds", ()): 9000.0}
+    assert got == {
+        ("battery_percent", ()): 87.0,
+        ("battery_plugged", ()): 0.0,
+        ("battery_left_seconds", ()): 9000.0,
+    }
 
 
 def test_sensors_none_is_unavailable() -> None:
@@ -153,7 +160,7 @@ def test_sensors_none_is_unavailable() -> None:
 
 
 class Broken:
-    name = "broken"
+    name: ClassVar[str] = "broken"
 
     def __init__(self, ps: Any) -> None:
         pass

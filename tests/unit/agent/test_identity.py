@@ -66,10 +66,22 @@ def test_clean_mac(value: str, expected: str | None) -> None:
     ("facts", "source", "value"),
     [
         (HardwareFacts(smbios_uuid=UUID, board_serial="L1HF0AB01CD", nics=(PCI,)), "smbios_uuid", UUID),
-        (HardwareFacts(smbios_uuid="03000200-0400-0500-0006-000700080009", board_serial="M80-E90123"), "board_serial", "M80-E90123"),
+        (
+            HardwareFacts(smbios_uuid="03000200-0400-0500-0006-000700080009", board_serial="M80-E90123"),
+            "board_serial",
+            "M80-E90123",
+        ),
         (HardwareFacts(board_serial="Default string", system_serial="PC1XYZ12"), "system_serial", "PC1XYZ12"),
-        (HardwareFacts(board_serial="To Be Filled By O.E.M.", nics=(USB, PCI, PCI2)), "mac", "00:e0:4c:68:01:01"),
-        (HardwareFacts(nics=(USB, Nic("docker0", "02:42:ac:11:00:01", True))), "hostname", "C302-Panel.school.local"),
+        (
+            HardwareFacts(board_serial="To Be Filled By O.E.M.", nics=(USB, PCI, PCI2)),
+            "mac",
+            "00:e0:4c:68:01:01",
+        ),
+        (
+            HardwareFacts(nics=(USB, Nic("docker0", "02:42:ac:11:00:01", True))),
+            "hostname",
+            "C302-Panel.school.local",
+        ),
     ],
 )
 def test_derive(facts: HardwareFacts, source: str, value: str) -> None:

@@ -56,15 +56,30 @@ def test_linux_panel() -> None:
     assert data["memory"]["total_bytes"] == 8041572 * 1024
     assert [d["name"] for d in data["disks"]] == ["nvme0n1", "sda"]
     nvme, sda = data["disks"]
-    assert (nvme["serial"], nvme["size_bytes"], nvme["rotational"]) == ("S4ELNX0N123456", 500118192 * 512, False)
+    assert (nvme["serial"], nvme["size_bytes"], nvme["rotational"]) == (
+        "S4ELNX0N123456",
+        500118192 * 512,
+        False,
+    )
     assert (sda["model"], sda["serial"]) == ("ST1000DM010-2EP1", "ZN1ABCDE")  # serial from the udev database
     nics = {n["name"]: n for n in data["nics"]}
     assert set(nics) == {"eth0", "wlan0", "docker0"}
-    assert nics["eth0"] == {"name": "eth0", "mac": "00:e0:4c:68:01:02", "ips": ["10.12.3.45", "fe80::2e0:4cff:fe68:102"], "builtin": True}
+    assert nics["eth0"] == {
+        "name": "eth0",
+        "mac": "00:e0:4c:68:01:02",
+        "ips": ["10.12.3.45", "fe80::2e0:4cff:fe68:102"],
+        "builtin": True,
+    }
     assert not nics["wlan0"]["builtin"] and not nics["docker0"]["builtin"]
     assert data["smbios"]["vendor"] == "Seewo" and data["smbios"]["bios_version"] == "SW86.1.12"
     assert data["monitors"] == [
-        {"connector": "HDMI-A-1", "maker": "HKC", "product_code": "3201", "model": "HKC 86 TOUCH", "serial": "A1B2C3D4E5"}
+        {
+            "connector": "HDMI-A-1",
+            "maker": "HKC",
+            "product_code": "3201",
+            "model": "HKC 86 TOUCH",
+            "serial": "A1B2C3D4E5",
+        }
     ]
     usb = {u["id"]: u for u in data["usb"]}
     assert set(usb) == {"0c45:6366", "046d:c31c"}  # root hubs are not peripherals
@@ -92,13 +107,20 @@ def test_windows_panel_recorded() -> None:
     data, facts = windows.parse(load("windows-inventory-panel.json"))
     assert data["hostname"] == "C302-PANEL"
     assert data["os"]["name"] == "Microsoft Windows 10 Pro" and data["os"]["build"] == "19045"
-    assert data["cpu"] == {"model": "Intel(R) Core(TM) i5-10500T CPU @ 2.30GHz", "sockets": 1, "cores": 6, "logical_cores": 12}
+    assert data["cpu"] == {
+        "model": "Intel(R) Core(TM) i5-10500T CPU @ 2.30GHz",
+        "sockets": 1,
+        "cores": 6,
+        "logical_cores": 12,
+    }
     mods = data["memory"]["modules"]
     assert [m["slot"] for m in mods] == ["ChannelA-DIMM0", "ChannelB-DIMM0"]
     assert sum(m["size_bytes"] for m in mods) == 8 * 1024**3
     assert data["disks"][1]["removable"] and data["disks"][0]["serial"] == "0025_3881_9140_1234."
     nics = {n["name"]: n for n in data["nics"]}
-    assert nics["Ethernet"]["ips"] == ["10.12.3.45", "fe80::1c2d:3e4f:5a6b:7c8d"] and nics["Ethernet"]["builtin"]
+    assert (
+        nics["Ethernet"]["ips"] == ["10.12.3.45", "fe80::1c2d:3e4f:5a6b:7c8d"] and nics["Ethernet"]["builtin"]
+    )
     assert not nics["Wi-Fi"]["builtin"] and not nics["vEthernet (Default Switch)"]["builtin"]
     assert data["smbios"]["uuid"] == "1a2b3c4d-5e6f-11eb-8000-d8bbc1a2b3c4"
     assert data["smbios"]["bios_version"] == "M2WKT4AA"

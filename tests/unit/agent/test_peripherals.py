@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from campusmon.agent.collectors import CollectorUnavailable
-from campusmon.agent.collectors.peripherals import Peripherals, PeripheralsCollector, parse_windows, scan_linux
+from campusmon.agent.collectors.peripherals import (
+    Peripherals,
+    PeripheralsCollector,
+    parse_windows,
+    scan_linux,
+)
 from campusmon.agent.inventory import InventoryUnavailable
 from tests.unit.agent.fakes import FIXTURES, FakeClock
 
