@@ -73,6 +73,9 @@ def run(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from .lean import import_paho
+
+    import_paho(tls=cfg.mqtt.tls_ca is not None)
     from . import stopping
     from .buffer import BufferUnavailable
     from .runner import Agent

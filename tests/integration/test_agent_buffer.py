@@ -38,7 +38,7 @@ class PersistentRecorder:
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 3600
         self.client.connect(host, port, keepalive=5, clean_start=False, properties=props)
         self.client.loop_start()

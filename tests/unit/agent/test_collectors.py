@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -115,7 +116,7 @@ def test_users() -> None:
 
 def test_processes_top_five_by_cpu_and_memory() -> None:
     ps = FakePsutil(WINDOWS)
-    c = ProcessesCollector(ps)
+    c = ProcessesCollector(ps, source="psutil")
     ps.advance()
     samples = c.collect()
     got = by_name(samples)
@@ -132,8 +133,47 @@ def test_processes_top_five_by_cpu_and_memory() -> None:
 
 
 def test_processes_linux_recording() -> None:
-    got = by_name(ProcessesCollector(FakePsutil(LINUX)).collect())
+    got = by_name(ProcessesCollector(FakePsutil(LINUX), source="psutil").collect())
     assert got[("processes_count", ())] == 40
+
+
+STAT = {
+    # recorded /proc/<pid>/stat lines; utime/stime (fields 14/15) and rss (24) are what is read
+    1: "1 (systemd) S 0 0 0 0 -1 4194560 78018 4811980 0 1001 {t} 1479 27804 7291 20 0 14 0 25 49061888 4015 "
+    "18446744073709551615 1 1 0 0 0 0 0 4096 1256 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    812: "812 (Web Content (x)) R 3692 3692 8530 0 -1 4194304 99 0 0 0 {t} 0 0 0 20 0 1 0 404038 3133440 "
+    "90000 "
+    "18446744073709551615 94887831556096 94887831575977 140725457799568 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0",
+    2300: "2300 (EasiNote) S 1 2300 2300 0 -1 4194304 99 0 0 0 {t} 50 0 0 20 0 1 0 500000 3133440 20000 "
+    "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0",
+}
+
+
+def write_proc(root: Path, ticks: dict[int, int]) -> None:
+    for pid, line in STAT.items():
+        (root / str(pid)).mkdir(parents=True, exist_ok=True)
+        (root / str(pid) / "stat").write_text(line.format(t=ticks[pid]) + "\n", encoding="ascii")
+    (root / "self").mkdir(exist_ok=True)
+    (root / "meminfo").write_text("MemTotal: 1 kB\n", encoding="ascii")
+
+
+def test_processes_from_proc(tmp_path: Path) -> None:
+    clock = FakeClock()
+    write_proc(tmp_path, {1: 280, 812: 1000, 2300: 0})
+    c = ProcessesCollector(
+        None, source="proc", proc_root=tmp_path, clock=clock, ticks_per_second=100, page_size=4096
+    )
+    write_proc(tmp_path, {1: 290, 812: 1150, 2300: 0})
+    clock.now += 10
+    samples = c.collect()
+    got = {
+        (dict(s.labels).get("top"), dict(s.labels).get("name"), s.name): s.value for s in samples if s.labels
+    }
+    assert by_name(samples)[("processes_count", ())] == 3
+    assert got[("cpu", "Web Content (x)", "process_cpu_percent")] == 15.0  # 150 ticks in 10 s at 100 Hz
+    assert got[("cpu", "systemd", "process_cpu_percent")] == 1.0
+    assert got[("memory", "Web Content (x)", "process_memory_rss_bytes")] == 90000 * 4096
+    assert got[("memory", "EasiNote", "process_memory_rss_bytes")] == 20000 * 4096
 
 
 def test_sensors_laptop() -> None:
