@@ -113,6 +113,17 @@ def clean_mac(value: str | None) -> str | None:
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
+def usable_facts(facts: HardwareFacts) -> dict[str, str]:
+    """The cleaned hardware facts, for the server's asset matching (junk left out)."""
+    out = {
+        "smbios_uuid": clean_uuid(facts.smbios_uuid),
+        "board_serial": clean_serial(facts.board_serial),
+        "system_serial": clean_serial(facts.system_serial),
+        "macs": ",".join(sorted({m for n in facts.nics if n.builtin and (m := clean_mac(n.mac))})),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
 def hash_id(source: str, value: str) -> str:
     return "hw-" + hashlib.sha256(f"{source}:{value}".encode()).hexdigest()[:12]
 

@@ -27,7 +27,7 @@ from . import wire
 from .buffer import ReportBuffer
 from .collectors import REGISTRY, Collector, PsutilLike
 from .config import AgentConfig
-from .identity import HardwareFacts, Identity, derive
+from .identity import HardwareFacts, Identity, derive, usable_facts
 from .report import build_report
 from .state import SeqCounter
 
@@ -196,7 +196,7 @@ class Agent:
             except InventoryUnavailable as exc:
                 _log.warning("inventory unavailable: %s", exc)
                 return False
-        data, _facts = snapshot
+        data, facts = snapshot
         digest = content_hash(data)
         try:
             sent_at = float(self.buffer.get_meta("inventory_sent_at") or 0)
@@ -205,7 +205,7 @@ class Agent:
         now = time.time()
         if not force and digest == self.buffer.get_meta("inventory_hash") and now - sent_at < DAY_SECONDS:
             return False
-        identity = {k: v for k, v in self.identity.as_dict().items() if v}
+        identity = usable_facts(facts) | {k: v for k, v in self.identity.as_dict().items() if v}
         payload = wire.inventory(
             self.campus, self.device, now, content_hash=digest, identity=identity, data=data
         )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from campusmon.agent.identity import HardwareFacts, Nic, clean_mac, clean_serial, clean_uuid, derive, hash_id
+from campusmon.agent.identity import (
+    HardwareFacts,
+    Nic,
+    clean_mac,
+    clean_serial,
+    clean_uuid,
+    derive,
+    hash_id,
+    usable_facts,
+)
 from campusmon.agent.wire import ID_RE
 
 UUID = "4c4c4544-0038-3910-8047-b4c04f565331"
@@ -109,3 +118,17 @@ def test_configured_id_wins_and_rejections_are_explained() -> None:
     assert ident.rejected["board_serial"] == "placeholder value 'Default string'"
     assert ident.rejected["smbios_uuid"] == "missing or unreadable"
     assert "not a built-in NIC" in ident.rejected["mac:wlan0"]
+
+
+def test_usable_facts_leave_junk_out() -> None:
+    facts = HardwareFacts(
+        smbios_uuid=UUID.upper(),
+        board_serial="Default string",
+        system_serial="PC1XYZ12",
+        nics=(USB, PCI, PCI2),
+    )
+    assert usable_facts(facts) == {
+        "smbios_uuid": UUID,
+        "system_serial": "PC1XYZ12",
+        "macs": "00:e0:4c:68:01:01,00:e0:4c:68:01:02",
+    }
