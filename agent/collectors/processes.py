@@ -24,26 +24,33 @@ Row = tuple[int, str, float, float]
 def read_proc_stat(proc: Path) -> dict[tuple[int, int], tuple[str, int, int]]:
     """(pid, start time) -> (name, utime+stime ticks, rss pages) for every process under `proc`."""
     out: dict[tuple[int, int], tuple[str, int, int]] = {}
+    root = str(proc)
     try:
-        names = os.listdir(proc)
+        names = os.listdir(root)
     except OSError:
         return out
     for entry in names:
         if not entry.isdigit():
             continue
-        try:
-            with open(proc / entry / "stat", "rb") as fh:
-                raw = fh.read()
+        try:  # plain os calls: this runs for every process every report
+            fd = os.open(f"{root}/{entry}/stat", os.O_RDONLY)
+            try:
+                raw = os.read(fd, 4096)
+            finally:
+                os.close(fd)
         except OSError:
             continue  # exited meanwhile
         left, right = raw.find(b"("), raw.rfind(b")")
         fields = raw[right + 2 :].split()
         if left < 0 or len(fields) < 22:
             continue
-        name = raw[left + 1 : right].decode("utf-8", "replace")
         # fields after the name start at field 3 (state): utime=14, stime=15, starttime=22, rss=24
         ticks = int(fields[11]) + int(fields[12])
-        out[(int(entry), int(fields[19]))] = (name, ticks, int(fields[21]))
+        out[(int(entry), int(fields[19]))] = (
+            raw[left + 1 : right].decode("utf-8", "replace"),
+            ticks,
+            int(fields[21]),
+        )
     return out
 
 
