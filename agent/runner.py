@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -121,6 +122,8 @@ class Agent:
         self._stop_reason = "stopped"
         self._connected = False
         self._connect_called = False
+        #: rounds lost to a full or broken disk
+        self.disk_errors = 0
         self._inflight: dict[int, int] = {}  # paho mid -> queue row id
         self._acked: list[int] = []
         self._sent_upto = 0
@@ -325,12 +328,19 @@ class Agent:
         if self._client.socket() is None:
             self._stop.wait(timeout)
             return
-        rc = self._client.loop(timeout=timeout)
-        if rc != mqtt.MQTT_ERR_SUCCESS and self._client.socket() is not None:
-            self._client.disconnect()
+        # on a broken connection paho closes the socket itself and calls _on_disconnect
+        self._client.loop(timeout=timeout)
         if self._acked:
-            self.buffer.ack(self._acked)
-            self._acked = []
+            acked, self._acked = self._acked, []
+            self._guard("forget acknowledged messages", self.buffer.ack, acked)
+
+    def _guard(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A full or broken disk loses this round, never the process (the next round tries again)."""
+        try:
+            fn(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            self.disk_errors += 1
+            _log.error("report buffer: cannot %s: %s", what, exc)
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -348,20 +358,20 @@ class Agent:
             while not self._stop.is_set():
                 now = time.monotonic()
                 if now >= next_report:
-                    self.enqueue_report()
+                    self._guard("queue a report", self.enqueue_report)
                     next_report += self.interval
                     if next_report <= now:  # the machine slept: no burst of catch-up reports
                         next_report = now + self.interval
                 if now >= next_inventory:
-                    self.check_inventory(force=first_inventory)
+                    self._guard("queue the inventory", self.check_inventory, force=first_inventory)
                     first_inventory = False
                     next_inventory = now + inventory_every
                 if not self._connected and now >= self._next_connect:
                     self._try_connect()
                 if self._connected:
                     if self.buffer.dropped.total:
-                        self._report_dropped()
-                    self._pump()
+                        self._guard("queue a buffer_overflow event", self._report_dropped)
+                    self._guard("read the queue", self._pump)
                 wake = min(next_report, next_inventory)
                 if not self._connected:
                     wake = min(wake, self._next_connect)
@@ -385,7 +395,7 @@ class Agent:
             # a clean DISCONNECT: the broker discards the will
             self._client.disconnect()
             if self._acked:
-                self.buffer.ack(self._acked)
+                self._guard("forget acknowledged messages", self.buffer.ack, self._acked)
         finally:
             self.buffer.close()
             self.stopped.set()

@@ -23,6 +23,7 @@ WINDOWS_TIMEOUT_SECONDS = 20.0
 
 WINDOWS_SCRIPT = r"""
 $ErrorActionPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
 $f = "PNPClass='Monitor' OR PNPClass='Camera' OR PNPClass='Image' OR PNPClass='HIDClass'"
 @(Get-CimInstance Win32_PnPEntity -Filter $f | Select-Object Name, PNPClass, PNPDeviceID, Status) |
   ConvertTo-Json -Depth 2 -Compress

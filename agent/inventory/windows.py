@@ -1,6 +1,8 @@
 """Windows inventory: one bounded PowerShell call (Get-CimInstance ... | ConvertTo-Json), parsed here.
 
-The parser is tested with recorded outputs (tests/fixtures/agent/windows-*.json).
+PowerShell unrolls what a function returns: one instance arrives as an object, none as null, several
+as a list; the parser takes all three. Output is forced to UTF-8 (a Chinese Windows console is GBK).
+The parser is tested with outputs in that shape (tests/fixtures/agent/windows-*.json).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from ..identity import HardwareFacts, Nic
 
 _log = logging.getLogger(__name__)
 
-POWERSHELL = ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command")
+POWERSHELL = ("powershell.exe", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass")
 
 INVENTORY_SCRIPT = r"""
 $ErrorActionPreference = 'SilentlyContinue'
-function Q($Class, $Props, $Filter = $null, $Ns = 'root\cimv2') {
-  @(Get-CimInstance -Namespace $Ns -ClassName $Class -Filter $Filter | Select-Object -Property $Props)
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+function Q($Class, $Props, $Filter, $Ns = 'root\cimv2') {
+  $a = @{ Namespace = $Ns; ClassName = $Class }
+  if ($Filter) { $a.Filter = $Filter }
+  Get-CimInstance @a | Select-Object -Property $Props
 }
 $r = [ordered]@{}
 $r.os = Q Win32_OperatingSystem Caption, Version, BuildNumber, OSArchitecture
@@ -39,13 +44,29 @@ $r | ConvertTo-Json -Depth 4 -Compress
 """
 
 
-def run_powershell(script: str, *, timeout: float = 60.0, command: tuple[str, ...] = POWERSHELL) -> Any:
-    """Run `script`, parse its JSON output; InventoryUnavailable on timeout, failure or bad JSON."""
+def powershell_args(script: str) -> list[str]:
+    """-EncodedCommand (UTF-16LE, base64): no quoting of quotes and newlines through the command line."""
+    import base64
+
+    return [*POWERSHELL, "-EncodedCommand", base64.b64encode(script.encode("utf-16-le")).decode("ascii")]
+
+
+def run_powershell(script: str, *, timeout: float = 60.0, command: tuple[str, ...] | None = None) -> Any:
+    """Run `script`, parse its JSON output; InventoryUnavailable on timeout, failure or bad JSON.
+
+    `command` replaces PowerShell by another interpreter that takes the script as its last argument.
+    """
     from . import InventoryUnavailable
 
+    args = powershell_args(script) if command is None else [*command, script]
     try:
         proc = subprocess.run(
-            [*command, script], capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+            args,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console flashing on a panel
         )
     except subprocess.TimeoutExpired as exc:
         raise InventoryUnavailable(f"PowerShell did not answer within {timeout:g} s") from exc

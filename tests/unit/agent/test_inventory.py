@@ -158,6 +158,14 @@ def test_powershell_runner_is_bounded_and_parses_json() -> None:
         windows.run_powershell("x", command=("/nonexistent/powershell.exe",))
 
 
+def test_powershell_gets_the_script_encoded() -> None:
+    import base64
+
+    args = windows.powershell_args(windows.INVENTORY_SCRIPT)
+    assert args[0] == "powershell.exe" and args[-2] == "-EncodedCommand"
+    assert base64.b64decode(args[-1]).decode("utf-16-le") == windows.INVENTORY_SCRIPT
+
+
 def test_edid() -> None:
     raw = (PANEL / "sys/class/drm/card0-HDMI-A-1/edid").read_bytes()
     assert parse_edid(raw)["model"] == "HKC 86 TOUCH"
