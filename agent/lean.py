@@ -1,30 +1,34 @@
-"""Keep OpenSSL out of the agent process when TLS is off.
+"""Import paho-mqtt without the part of it the agent can never use (about 2 MiB of resident memory).
 
-paho-mqtt imports `ssl` and `hashlib` when it is imported. With OpenSSL behind them the process maps
-libcrypto (about 3.5 MiB of resident memory, a sixth of the agent). Without TLS nothing needs it: hashlib
-then uses CPython's built-in SHA-2 (the documented fallback) and paho runs without its TLS support.
-With `mqtt.tls_ca` set the import is the ordinary one.
+paho imports `urllib.request` (and with it http.client, the email package, tempfile, shutil, bz2, lzma)
+for one thing: reading proxy settings from the environment, which it does only when PySocks is
+installed (`_get_proxy` returns early otherwise). The agent does not depend on PySocks, so when it is
+absent paho is imported with a stand-in `urllib.request` that is removed again right after; a later
+`import urllib.request` anywhere gets the real module.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+import types
 
-OPENSSL_MODULES = ("ssl", "_ssl", "_hashlib")
 
-
-def import_paho(tls: bool) -> None:
-    if tls or any(name in sys.modules for name in OPENSSL_MODULES):
+def import_paho() -> None:
+    if "paho.mqtt.client" in sys.modules or "urllib.request" in sys.modules:
+        return
+    if importlib.util.find_spec("socks") is not None:  # PySocks: paho reads proxies through urllib
         import paho.mqtt.client
 
         return
-    for name in OPENSSL_MODULES:
-        sys.modules[name] = None  # type: ignore[assignment]  # import raises ModuleNotFoundError
-    try:
-        import hashlib  # noqa: F401
+    import urllib
 
+    stand_in = types.ModuleType("urllib.request", "paho never calls this module without PySocks")
+    sys.modules["urllib.request"] = stand_in
+    try:
         import paho.mqtt.client  # noqa: F401
     finally:
-        for name in OPENSSL_MODULES:
-            if sys.modules.get(name) is None:
-                del sys.modules[name]
+        if sys.modules.get("urllib.request") is stand_in:
+            del sys.modules["urllib.request"]
+        if getattr(urllib, "request", None) is stand_in:
+            del urllib.request

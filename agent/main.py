@@ -75,7 +75,7 @@ def run(argv: list[str]) -> int:
     )
     from .lean import import_paho
 
-    import_paho(tls=cfg.mqtt.tls_ca is not None)
+    import_paho()
     from . import stopping
     from .buffer import BufferUnavailable
     from .runner import Agent

@@ -113,6 +113,20 @@ def zabbix_get(port: int, key: str) -> bytes:
     return b"".join(chunks)[13:]
 
 
+def count_reports(port: int) -> list[int]:
+    """Subscribe to the agent's reports: a footprint means nothing if the reports do not arrive."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    received: list[int] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-counter")
+    client.on_connect = lambda c, *a: c.subscribe("campusmon/bench/bench-pc/metrics", qos=1)
+    client.on_message = lambda c, u, msg: received.append(len(msg.payload))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return received
+
+
 def report_cost(samples: int = 50) -> tuple[float, float, int, int]:
     """(median ms, max ms, raw bytes, zlib bytes) of one full agent report, collected in this process."""
     import psutil
@@ -174,6 +188,7 @@ def main() -> None:
         procs.append(Watched("node_exporter", subprocess.Popen(ne, **quiet)))  # type: ignore[call-overload]
         zb = [find("zabbix_agent2"), "-c", str(work / "zabbix_agent2.conf"), "-f"]
         procs.append(Watched("zabbix_agent2", subprocess.Popen(zb, **quiet)))  # type: ignore[call-overload]
+        reports = count_reports(mq_port)
         wait_port(ne_port)
         try:
             wait_port(zb_port)
@@ -224,7 +239,8 @@ def main() -> None:
 
     print(
         f"side by side for {wall:.0f} s, agent interval / scrape / poll every {args.interval} s "
-        f"({scraped} node_exporter scrapes, {polled} zabbix items polled)"
+        f"({len(reports)} agent reports received, {scraped} node_exporter scrapes, "
+        f"{polled} zabbix items polled)"
     )
     print(
         f"{'process':16} {'peak RSS MiB':>12} {'avg RSS MiB':>11} {'CPU s':>6} {'CPU %':>6} "

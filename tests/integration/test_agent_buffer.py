@@ -60,12 +60,17 @@ class PersistentRecorder:
 
 
 def start_agent(cfg: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "campusmon", "agent", "run", "--config", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ),
-    )
+    with (cfg.parent / "agent.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "campusmon", "agent", "run", "--config", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=dict(os.environ),
+        )
+
+
+def agent_log(cfg: Path) -> str:
+    return (cfg.parent / "agent.log").read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
 def queued(db: Path) -> int:
@@ -99,7 +104,7 @@ def test_outage_and_restart_lose_nothing_and_duplicate_nothing(tmp_path, mosquit
         assert piled_up >= 50
         mosquitto.start()
         # the backlog drains, and live reports keep coming
-        assert wait_until(lambda: queued(db) <= 2, timeout=30)
+        assert wait_until(lambda: queued(db) <= 2, timeout=30), agent_log(cfg)
         seen = len(rec.snapshot())
         assert wait_until(lambda: len(rec.snapshot()) >= seen + 3, timeout=20)
         agent.send_signal(signal.SIGTERM)
