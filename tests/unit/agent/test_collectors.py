@@ -81,9 +81,21 @@ def test_disk_skips_cdrom_and_computes_rates() -> None:
     assert second[("disk_write_bytes_per_second", (("disk", "PhysicalDrive0"),))] == 10_000.0
 
 
-def test_disk_linux_recording() -> None:
-    got = by_name(DiskCollector(FakePsutil(LINUX)).collect())
+def test_disk_linux_recording_skips_partitions(tmp_path: Path) -> None:
+    ps = FakePsutil(LINUX)
+    ps.snapshots[0]["disk_io_counters"]["vda1"] = ps.snapshots[0]["disk_io_counters"]["vda"]
+    (tmp_path / "vda1").mkdir()
+    (tmp_path / "vda1" / "partition").write_text("1\n")
+    (tmp_path / "vda").mkdir()
+    clock = FakeClock()
+    c = DiskCollector(ps, sys_block=tmp_path)
+    c._rates = CounterRates(clock)
+    c.collect()
+    clock.now += 1
+    got = by_name(c.collect())
     assert ("disk_total_bytes", (("mount", "/"),)) in got
+    disks = {lbl for (_, lbl) in got if lbl and lbl[0][0] == "disk"}
+    assert disks == {(("disk", "vda"),)}
 
 
 def test_network_rates_skip_a_counter_wrap() -> None:
