@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .config import AgentConfig
 
-USAGE = "usage: campusmon agent run|once [--config FILE]"
+USAGE = "usage: campusmon-agent [run|once] [--config FILE]"
 FAST_COMMANDS = ("run", "once")
 
 
@@ -106,5 +106,14 @@ def dispatch(argv: list[str]) -> int:
 
 
 def main() -> None:
+    """The `campusmon-agent` console script."""
     args = sys.argv[1:]
+    if any(a in ("-h", "--help") for a in args):
+        sys.stdout.write(
+            f"{USAGE}\n\n  run   report health every interval until stopped (the default)\n"
+            "  once  print one report as JSON, send nothing\n\n"
+            "  --config, -c FILE  agent TOML config (default: $CAMPUSMON_AGENT_CONFIG, else defaults)\n"
+            "Other commands: campusmon agent --help\n"
+        )
+        sys.exit(0)
     sys.exit(dispatch(args if args[:1] and args[0] in FAST_COMMANDS else ["run", *args]))
