@@ -28,6 +28,7 @@ from . import wire
 from .buffer import ReportBuffer
 from .collectors import REGISTRY, Collector, PsutilLike
 from .config import AgentConfig
+from .events import peripheral_changes
 from .identity import HardwareFacts, Identity, derive, usable_facts
 from .report import build_report
 from .state import SeqCounter
@@ -167,12 +168,26 @@ class Agent:
     def enqueue_report(self) -> int:
         """Collect and queue one report; its `seq` is taken in the same transaction (survives restarts)."""
         compress = self.config.agent.compress
-        return self.buffer.push_numbered(
-            self._metrics_topic,
-            self.device,
-            lambda seq: wire.encode(self.report(seq), compress=compress),
-            first=self._legacy_seq,
-        )
+        made: list[dict[str, Any]] = []
+
+        def build(seq: int) -> bytes:
+            made.append(self.report(seq))
+            return wire.encode(made[-1], compress=compress)
+
+        seq = self.buffer.push_numbered(self._metrics_topic, self.device, build, first=self._legacy_seq)
+        self._note_peripherals(made[-1]["metrics"].get("peripherals"))
+        return seq
+
+    def _note_peripherals(self, group: Any) -> None:
+        """A document camera or touch screen that disappears is an event (kept across restarts)."""
+        if not isinstance(group, dict):
+            return
+        raw = self.buffer.get_meta("peripherals")
+        before = json.loads(raw) if raw else None
+        for h in peripheral_changes(before, group):
+            self.enqueue_event(h.kind, h.severity, h.message, h.data)
+        if raw is None or before != group:
+            self.buffer.set_meta("peripherals", json.dumps(group))
 
     def enqueue_event(
         self, kind: str, severity: Literal["info", "warning", "critical"], message: str, data: dict[str, Any]

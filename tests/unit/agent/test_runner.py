@@ -77,3 +77,47 @@ def test_a_full_disk_loses_the_round_not_the_process(tmp_path: Path) -> None:
     agent._guard("queue a report", agent.enqueue_report)
     seqs = [json.loads(q.payload)["seq"] for q in agent.buffer.after(0, 100)]
     assert seqs == list(range(len(seqs)))
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "expected"),
+    [
+        (None, {"usb_camera_count": 1}, []),
+        ({"usb_camera_count": 1}, {"usb_camera_count": 1}, []),
+        ({"usb_camera_count": 1, "touchscreen_count": 1}, {"usb_camera_count": 0, "touchscreen_count": 1},
+         [("peripheral_removed", "warning", "usb_camera", 1, 0)]),
+        ({"display_connected_count": 1}, {"display_connected_count": 2},
+         [("peripheral_added", "info", "display_connected", 1, 2)]),
+        ({"usb_camera_count": 1}, {}, []),
+    ],
+)  # fmt: skip
+def test_peripheral_changes(before: Any, now: Any, expected: list[tuple[Any, ...]]) -> None:
+    from campusmon.agent.events import peripheral_changes
+
+    got = [
+        (h.kind, h.severity, h.data["peripheral"], h.data["before"], h.data["now"])
+        for h in peripheral_changes(before, now)
+    ]
+    assert got == expected
+
+
+def test_unplugged_camera_becomes_an_event_once(tmp_path: Path) -> None:
+    from campusmon.agent.collectors.peripherals import PeripheralsCollector
+
+    root = tmp_path / "sys-root"
+    import shutil
+
+    from tests.unit.agent.fakes import FIXTURES
+
+    shutil.copytree(FIXTURES / "linux-panel", root, symlinks=True)
+    agent = make_agent(tmp_path)
+    agent.collectors["peripherals"] = PeripheralsCollector(None, platform="linux", root=root)
+    agent.enqueue_report()
+    shutil.rmtree(root / "sys/bus/usb/devices/1-2:1.0")
+    shutil.rmtree(root / "sys/bus/usb/devices/1-2:1.1")
+    agent.enqueue_report()
+    agent.enqueue_report()
+    events = [json.loads(q.payload) for q in agent.buffer.after(0, 100) if q.topic.endswith("/events")]
+    assert [(e["kind"], e["data"]) for e in events] == [
+        ("peripheral_removed", {"peripheral": "usb_camera", "before": 1, "now": 0})
+    ]
