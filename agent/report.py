@@ -1,13 +1,14 @@
-"""Turn collector samples into one contract `Metrics` payload."""
+"""Turn collector samples into one contract `Metrics` payload (a plain dict, see agent/wire.py)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from campusmon.contract import Group, Metrics, Scalar
-
+from . import wire
 from .collectors import Collector, CollectorUnavailable, Sample
+from .wire import Group, Scalar
 
 _log = logging.getLogger(__name__)
 
@@ -17,11 +18,14 @@ def group_samples(samples: Iterable[Sample]) -> Group:
     flat: dict[str, Scalar] = {}
     by_labels: dict[tuple[tuple[str, str], ...], dict[str, Scalar]] = {}
     for s in samples:
+        if not wire.finite(s.value):
+            continue  # a sensor saying NaN: not JSON, and not a measurement
+        value: Scalar = int(s.value) if s.value.is_integer() and abs(s.value) < 2**53 else s.value
         if not s.labels:
-            flat[s.name] = s.value
+            flat[s.name] = value
         else:
             inst = by_labels.setdefault(s.labels, dict(s.labels))
-            inst[s.name] = s.value
+            inst[s.name] = value
     if not by_labels:
         return flat
     instances = list(by_labels.values())
@@ -40,7 +44,7 @@ def collect_all(collectors: Mapping[str, Collector]) -> tuple[dict[str, Group], 
         except CollectorUnavailable as exc:
             unavailable[name] = str(exc) or "unavailable"
             continue
-        except (OSError, RuntimeError, AttributeError, ValueError, KeyError) as exc:
+        except (OSError, RuntimeError, AttributeError, ValueError, KeyError, TypeError) as exc:
             _log.warning("collector %s failed: %s", name, exc)
             unavailable[name] = f"{type(exc).__name__}: {exc}"
             continue
@@ -51,14 +55,8 @@ def collect_all(collectors: Mapping[str, Collector]) -> tuple[dict[str, Group], 
 
 def build_report(
     collectors: Mapping[str, Collector], *, campus: str, device: str, seq: int, interval: int, ts: float
-) -> Metrics:
+) -> dict[str, Any]:
     groups, unavailable = collect_all(collectors)
-    return Metrics(
-        campus=campus,
-        device=device,
-        ts=ts,
-        seq=seq,
-        interval=interval,
-        metrics=groups,
-        unavailable=unavailable,
+    return wire.metrics(
+        campus, device, ts, seq=seq, interval=interval, groups=groups, unavailable=unavailable
     )

@@ -7,7 +7,11 @@ from .cpu import CpuCollector
 from .disk import DiskCollector
 from .memory import MemoryCollector
 from .network import NetworkCollector
+from .peripherals import PeripheralsCollector
+from .processes import ProcessesCollector
+from .sensors import SensorsCollector
 from .uptime import UptimeCollector
+from .users import UsersCollector
 
 REGISTRY: dict[str, CollectorFactory] = {
     CpuCollector.name: CpuCollector,
@@ -15,6 +19,10 @@ REGISTRY: dict[str, CollectorFactory] = {
     DiskCollector.name: DiskCollector,
     NetworkCollector.name: NetworkCollector,
     UptimeCollector.name: UptimeCollector,
+    SensorsCollector.name: SensorsCollector,
+    ProcessesCollector.name: ProcessesCollector,
+    UsersCollector.name: UsersCollector,
+    PeripheralsCollector.name: PeripheralsCollector,
 }
 
 __all__ = ["REGISTRY", "Collector", "CollectorFactory", "CollectorUnavailable", "PsutilLike", "Sample"]

@@ -1,7 +1,11 @@
-"""Every real (physical) filesystem: space used/free, and read/write rates per physical disk."""
+"""Every real (physical) filesystem: space used/free, and read/write rates per physical disk.
+
+Rates are per whole disk: on Linux, partitions (sda1, nvme0n1p2) are skipped, they would count twice.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from .base import CounterRates, PsutilLike, Sample
@@ -15,9 +19,17 @@ IGNORED_FSTYPES = frozenset(
 class DiskCollector:
     name: ClassVar[str] = "disk"
 
-    def __init__(self, ps: PsutilLike) -> None:
+    def __init__(self, ps: PsutilLike, *, sys_block: Path = Path("/sys/class/block")) -> None:
         self._ps = ps
         self._rates = CounterRates()
+        self._sys_block = sys_block
+        self._partitions: dict[str, bool] = {}
+
+    def _is_partition(self, dev: str) -> bool:
+        known = self._partitions.get(dev)
+        if known is None:
+            known = self._partitions[dev] = (self._sys_block / dev / "partition").exists()
+        return known
 
     def collect(self) -> list[Sample]:
         samples: list[Sample] = []
@@ -44,7 +56,7 @@ class DiskCollector:
         except (OSError, RuntimeError):
             io = {}
         for dev, counters in sorted(io.items()):
-            if dev.startswith(("loop", "ram", "zram", "dm-", "sr")):
+            if dev.startswith(("loop", "ram", "zram", "dm-", "sr")) or self._is_partition(dev):
                 continue
             labels = (("disk", dev),)
             for metric, counter in (

@@ -1,9 +1,10 @@
-"""`campusmon agent run|once`."""
+"""`campusmon agent run|once|identity|inventory`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -18,6 +19,7 @@ ConfigOpt = typer.Option(
     help="Agent TOML config (see agent/sample-agent.toml).",
     envvar="CAMPUSMON_AGENT_CONFIG",
 )
+JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def _load(path: Path | None):  # type: ignore[no-untyped-def]
@@ -30,17 +32,16 @@ def _load(path: Path | None):  # type: ignore[no-untyped-def]
         raise typer.Exit(2) from None
 
 
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
 @app.command()
 def run(config: Path | None = ConfigOpt) -> None:
-    """Report health every interval until stopped (SIGTERM/SIGINT publish `shutdown`)."""
-    from campusmon.agent.runner import Agent
-    from campusmon.cli import setup_logging
+    """Report health every interval until stopped (SIGTERM/SIGINT, logoff, OS shutdown publish `shutdown`)."""
+    from campusmon.agent.main import run as run_agent
 
-    cfg = _load(config)
-    setup_logging(cfg.agent.log_level)
-    agent = Agent(cfg)
-    agent.install_signal_handlers()
-    agent.run()
+    raise typer.Exit(run_agent(["--config", str(config)] if config else []))
 
 
 @app.command()
@@ -49,4 +50,38 @@ def once(config: Path | None = ConfigOpt) -> None:
     from campusmon.agent.runner import once as collect_once
 
     cfg = _load(config)
-    typer.echo(json.dumps(collect_once(cfg), indent=2, ensure_ascii=False))
+    _echo_json(collect_once(cfg))
+
+
+@app.command()
+def identity(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """Show the device id and the hardware source it came from (and what was ignored, and why)."""
+    import psutil
+
+    from campusmon.agent.runner import resolve_identity
+
+    cfg = _load(config)
+    ident, _ = resolve_identity(cfg, psutil)
+    if as_json:
+        _echo_json(ident.as_dict() | {"rejected": ident.rejected})
+        return
+    typer.echo(f"device id: {ident.device_id}")
+    typer.echo(f"source:    {ident.source} ({ident.value})")
+    for candidate, why in ident.rejected.items():
+        typer.echo(f"ignored:   {candidate}: {why}")
+
+
+@app.command()
+def inventory(config: Path | None = ConfigOpt) -> None:
+    """Print this machine's inventory as JSON, with its content hash (nothing is sent)."""
+    import psutil
+
+    from campusmon.agent.inventory import InventoryUnavailable, collect, content_hash
+
+    _load(config)
+    try:
+        data, _facts = collect(psutil)
+    except InventoryUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _echo_json({"hash": content_hash(data), "inventory": data})

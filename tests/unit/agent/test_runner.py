@@ -1,0 +1,123 @@
+"""The agent's queueing decisions, without a broker: inventory resend rules, a full disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from campusmon.agent import inventory
+from campusmon.agent.config import AgentConfig
+from campusmon.agent.identity import HardwareFacts, Nic
+from campusmon.agent.runner import Agent
+from tests.unit.agent.fakes import FakePsutil
+
+
+def make_agent(tmp_path: Path) -> Agent:
+    cfg = AgentConfig()
+    cfg.agent.device = "pc-unit"
+    cfg.agent.state_dir = tmp_path
+    cfg.agent.collectors = ["cpu", "memory", "users"]
+    return Agent(cfg, ps=FakePsutil("psutil-windows-panel.json"))
+
+
+def queued_inventories(agent: Agent) -> list[dict[str, Any]]:
+    return [json.loads(q.payload) for q in agent.buffer.after(0, 100) if q.topic.endswith("/inventory")]
+
+
+def test_inventory_sent_at_start_then_only_on_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data: dict[str, Any] = {"hostname": "C302-PANEL", "usb": [{"id": "0c45:6366"}]}
+    facts = HardwareFacts(board_serial="Default string", nics=(Nic("eth0", "00:e0:4c:68:01:02", True),))
+    monkeypatch.setattr(inventory, "collect", lambda ps: (json.loads(json.dumps(data)), facts))
+    agent = make_agent(tmp_path)
+    assert agent.check_inventory(force=True)
+    assert not agent.check_inventory()  # same content hash: not resent
+    data["usb"] = []  # the document camera was unplugged
+    assert agent.check_inventory()
+    sent = queued_inventories(agent)
+    assert [len(i["inventory"]["usb"]) for i in sent] == [1, 0]
+    assert sent[0]["hash"] != sent[1]["hash"]
+    assert sent[0]["identity"] == {
+        "macs": "00:e0:4c:68:01:02",
+        "device_id": "pc-unit",
+        "source": "config",
+        "value": "pc-unit",
+    }
+    assert all(q.retain for q in agent.buffer.after(0, 100) if q.topic.endswith("/inventory"))
+    # a restart does not resend unchanged content either (the hash is kept with the queue)
+    agent.buffer.close()
+    again = make_agent(tmp_path)
+    assert not again.check_inventory()
+    again.buffer.set_meta("inventory_sent_at", "0")  # a day later
+    assert again.check_inventory()
+
+
+def test_inventory_failure_is_not_fatal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(ps: Any) -> Any:
+        raise inventory.InventoryUnavailable("PowerShell did not answer within 60 s")
+
+    monkeypatch.setattr(inventory, "collect", broken)
+    agent = make_agent(tmp_path)
+    assert not agent.check_inventory(force=True)
+    assert queued_inventories(agent) == []
+
+
+def test_a_full_disk_loses_the_round_not_the_process(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path)
+    agent.enqueue_report()
+    pages = agent.buffer._db.execute("PRAGMA page_count").fetchone()[0]
+    agent.buffer._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite now answers "disk is full"
+    for _ in range(100):
+        agent._guard("queue a report", agent.enqueue_report)
+    assert agent.disk_errors >= 1
+    assert agent.buffer.next_seq("pc-unit") == len(agent.buffer)  # no number was used up by a failure
+    agent.buffer._db.execute("PRAGMA max_page_count = 1073741823")  # space again
+    agent._guard("queue a report", agent.enqueue_report)
+    seqs = [json.loads(q.payload)["seq"] for q in agent.buffer.after(0, 100)]
+    assert seqs == list(range(len(seqs)))
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "expected"),
+    [
+        (None, {"usb_camera_count": 1}, []),
+        ({"usb_camera_count": 1}, {"usb_camera_count": 1}, []),
+        ({"usb_camera_count": 1, "touchscreen_count": 1}, {"usb_camera_count": 0, "touchscreen_count": 1},
+         [("peripheral_removed", "warning", "usb_camera", 1, 0)]),
+        ({"display_connected_count": 1}, {"display_connected_count": 2},
+         [("peripheral_added", "info", "display_connected", 1, 2)]),
+        ({"usb_camera_count": 1}, {}, []),
+    ],
+)  # fmt: skip
+def test_peripheral_changes(before: Any, now: Any, expected: list[tuple[Any, ...]]) -> None:
+    from campusmon.agent.events import peripheral_changes
+
+    got = [
+        (h.kind, h.severity, h.data["peripheral"], h.data["before"], h.data["now"])
+        for h in peripheral_changes(before, now)
+    ]
+    assert got == expected
+
+
+def test_unplugged_camera_becomes_an_event_once(tmp_path: Path) -> None:
+    from campusmon.agent.collectors.peripherals import PeripheralsCollector
+
+    root = tmp_path / "sys-root"
+    import shutil
+
+    from tests.unit.agent.fakes import FIXTURES
+
+    shutil.copytree(FIXTURES / "linux-panel", root, symlinks=True)
+    agent = make_agent(tmp_path)
+    agent.collectors["peripherals"] = PeripheralsCollector(None, platform="linux", root=root)
+    agent.enqueue_report()
+    shutil.rmtree(root / "sys/bus/usb/devices/1-2:1.0")
+    shutil.rmtree(root / "sys/bus/usb/devices/1-2:1.1")
+    agent.enqueue_report()
+    agent.enqueue_report()
+    events = [json.loads(q.payload) for q in agent.buffer.after(0, 100) if q.topic.endswith("/events")]
+    assert [(e["kind"], e["data"]) for e in events] == [
+        ("peripheral_removed", {"peripheral": "usb_camera", "before": 1, "now": 0})
+    ]
