@@ -98,7 +98,7 @@ def sweeps_after(server: Server, n: int = 3) -> bool:
     assert server.ingestor is not None
     ing = server.ingestor
     start = ing.snapshot().get("sweeps", 0)
-    return wait_until(lambda: ing.snapshot().get("sweeps", 0) >= start + n, timeout=10)
+    return wait_until(lambda: ing.snapshot().get("sweeps", 0) >= start + n, timeout=30)
 
 
 @pytest.mark.slow
@@ -133,7 +133,7 @@ def test_clean_shutdown_evening_no_ticket_not_on_next_morning_one_room_ticket(ma
     assert "lost_outside_hours" in kinds
 
     clock.set("2026-12-03 08:10")  # Thursday: the lab is still dark, the panel still dead
-    assert wait_until(lambda: len(svc.list()) == 2, timeout=10)
+    assert wait_until(lambda: len(svc.list()) == 2, timeout=30)
     assert sweeps_after(server)
     tickets = {t.problem: t for t in svc.list()}
     assert set(tickets) == {"room_down", "device_down"} and len(svc.list()) == 2
@@ -170,21 +170,26 @@ def test_ten_devices_behind_one_switch_one_ticket_then_resolved(make_server, mos
     devs = fleet(mosquitto, behind + others)
     assert wait_until(lambda: list(states(server).values()).count("online") == 15, timeout=20)
     rng = random.Random(7)
-    started = time.monotonic()
+    gone_at: list[float] = []
+
+    def drop(dev: SimDevice) -> None:
+        dev.vanish()
+        gone_at.append(time.monotonic())
+
     # the switch dies: its devices drop off within 5 s (each one's socket closes at a random moment)
-    drops = [threading.Timer(rng.uniform(0, 2.5), devs[n].vanish) for n in behind]
+    drops = [threading.Timer(rng.uniform(0, 2.5), drop, args=(devs[n],)) for n in behind]
     for t in drops:
         t.start()
     for t in drops:
         t.join()
-    assert time.monotonic() - started < 5
+    assert max(gone_at) - min(gone_at) < 5
     svc = TicketService(server.db)
 
     def grouped() -> bool:
         ts = svc.list()
         return len(ts) == 1 and len(ts[0].affected) == 10
 
-    assert wait_until(grouped, timeout=15)
+    assert wait_until(grouped, timeout=30)
     # past the hold time and a few sweeps later: still exactly one ticket
     time.sleep(server.config.rules.group_hold_seconds)
     assert sweeps_after(server)
@@ -213,7 +218,8 @@ def test_disk_for_duration_hysteresis_and_recovery(make_server, mosquitto) -> No
     assert server.ingestor is not None
     ing = server.ingestor
     pub = publisher(mosquitto.host, mosquitto.port)
-    base = time.time() - 88  # reports spread over the last 88 s (within 3 intervals: not stale)
+    # reports spread over the last 70 s: within 3 intervals (90 s), so not a stale replay, with a margin
+    base = time.time() - 70
     seq = 0
     svc = TicketService(server.db)
 
@@ -241,7 +247,7 @@ def test_disk_for_duration_hysteresis_and_recovery(make_server, mosquitto) -> No
     for i, pct in enumerate((88, 92, 87, 95, 86, 91)):  # oscillating between 85 and 90+
         report(61 + i, pct)
     assert [(t.id, t.status) for t in svc.list()] == [(ticket.id, "open")]
-    report(80, 80)
+    report(68, 80)
     assert wait_until(lambda: svc.get(ticket.id).status == "resolved", timeout=5)
     assert len(svc.list()) == 1
     assert "back to 80" in svc.get(ticket.id).history[-1].note
