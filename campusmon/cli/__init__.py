@@ -9,7 +9,7 @@ import typer
 
 from campusmon import __version__
 
-from . import agent_cmd, server_cmd
+from . import agent_cmd, probe_cmd, server_cmd
 
 app = typer.Typer(
     name="campusmon",
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(server_cmd.app, name="server")
+app.add_typer(probe_cmd.app, name="probe")
 app.add_typer(server_cmd.tickets_app, name="tickets")
 app.command("devices")(server_cmd.devices)
 app.command("demo")(server_cmd.demo)
