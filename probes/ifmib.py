@@ -126,11 +126,13 @@ def rebooted(prev_ticks: int, prev_at: float, ticks: int, at: float) -> bool:
 
 def counter_delta(old: int, new: int, modulus: int, max_delta: float | None) -> int | None:
     """Increase of a counter, across one wrap; None where it is a reset or implausible."""
+    if new < old and modulus == COUNTER64:
+        return None  # a 64-bit counter takes decades to wrap: a decrease is a reset
     delta = new - old if new >= old else new + modulus - old
     if max_delta is not None and delta > max_delta:
         return None  # faster than the line: a discontinuity (module reset, counter cleared)
-    if max_delta is None and new < old and (modulus == COUNTER64 or delta > modulus // 2):
-        return None  # a 64-bit counter never wraps in practice; a decrease is a reset
+    if max_delta is None and new < old and delta > modulus // 2:
+        return None  # "wrapped" by more than half the range: more likely a reset
     return delta
 
 

@@ -228,18 +228,28 @@ class SnmpPoll:
     inventory: dict[str, Any] | None = None
     requests: int = 0
     varbinds: int = 0
+    #: monotonic time the counters were read (the middle of the interface walk)
+    at: float = 0.0
 
 
 def _uptime_ticks(value: object) -> int:
     return value if isinstance(value, int) else 0
 
 
-async def poll_device(session: SnmpSession, *, with_inventory: bool, with_fdb: bool = True) -> SnmpPoll:
+async def poll_device(
+    session: SnmpSession,
+    *,
+    with_inventory: bool,
+    with_fdb: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> SnmpPoll:
     system = await session.get(SYSTEM)
+    walk_started = clock()
     cols = await session.walk(MAIN_COLUMNS)
     if not cols["name"] and not cols["hc_in"]:
         # no ifXTable (an old or minimal agent): 32-bit counters, ifDescr, ifSpeed
         cols.update(await session.walk(LEGACY_COLUMNS))
+    at = (walk_started + clock()) / 2
     ports = ports_from_columns(cols)
     inventory: dict[str, Any] | None = None
     if with_inventory:
@@ -258,7 +268,7 @@ async def poll_device(session: SnmpSession, *, with_inventory: bool, with_fdb: b
         }
         if with_fdb:
             inventory["fdb"] = forwarding_table(await session.walk(FDB_COLUMNS), ports)
-    return SnmpPoll(system, ports, inventory, session.requests, session.varbinds)
+    return SnmpPoll(system, ports, inventory, session.requests, session.varbinds, at)
 
 
 @dataclass
@@ -291,7 +301,7 @@ class SnmpProbe:
         due = self._inventory_at is None or started - self._inventory_at >= opts.inventory_interval
         session = SnmpSession(self.env.engine, self.target.host, opts)
         try:
-            poll = await poll_device(session, with_inventory=due, with_fdb=opts.fdb)
+            poll = await poll_device(session, with_inventory=due, with_fdb=opts.fdb, clock=self.env.clock)
         except SnmpFailure as exc:
             return ProbeResult("snmp", exc.code, str(exc), self.env.clock() - started)
         except (OSError, ValueError) as exc:
@@ -302,7 +312,7 @@ class SnmpProbe:
             self._inventory_at = started
         self.last = poll
         ticks = _uptime_ticks(poll.system.get("uptime"))
-        rates = self.tracker.update(finished, ticks, poll.ports)
+        rates = self.tracker.update(poll.at, ticks, poll.ports)
         school_open = self.env.school_hours.is_open(self.env.wall()) if self.env.school_hours else True
         rows = port_rows(poll.ports, rates, self.classifier, school_open)
         faults = [str(r["port"]) for r in rows if r["port_fault"]]

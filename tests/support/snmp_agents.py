@@ -36,8 +36,12 @@ async def _answers(port: int, community: str, timeout: float) -> bool:
 
     target = await UdpTransportTarget.create(("127.0.0.1", port), timeout=timeout, retries=0)
     indication, _, _, _ = await get_cmd(
-        SnmpEngine(), CommunityData(community), target, ContextData(),
-        ObjectType(ObjectIdentity("1.3.6.1.2.1.1.3.0")), lookupMib=False,
+        SnmpEngine(),
+        CommunityData(community),
+        target,
+        ContextData(),
+        ObjectType(ObjectIdentity("1.3.6.1.2.1.1.3.0")),
+        lookupMib=False,
     )
     return not indication
 
@@ -80,12 +84,16 @@ class Snmpsim:
     def start(self) -> Snmpsim:
         exe = Path(sys.executable).with_name("snmpsim-command-responder")
         cmd = [
-            str(exe), f"--data-dir={self.data}", f"--cache-dir={self.workdir / 'cache'}",
-            "--log-level=error", f"--logging-method=file:{self.workdir / 'snmpsim.log'}",
+            str(exe),
+            f"--data-dir={self.data}",
+            f"--cache-dir={self.workdir / 'cache'}",
+            "--log-level=error",
+            f"--logging-method=file:{self.workdir / 'snmpsim.log'}",
         ] + [f"--agent-udpv4-endpoint=127.0.0.1:{p}" for p in self.ports]
         env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
         try:
             for p in self.ports:
                 wait_snmp(p, self.communities[0])
@@ -128,9 +136,21 @@ class Snmpd:
         (self.workdir / "snmpd.conf").write_text("\n".join(conf) + "\n", encoding="utf-8")
         env = dict(os.environ, SNMP_PERSISTENT_DIR=str(self.workdir), MIBS="")
         self.proc = subprocess.Popen(
-            [self.bin, "-f", "-C", "-c", str(self.workdir / "snmpd.conf"), "-Lf", str(self.workdir / "log"),
-             "-p", str(self.workdir / "snmpd.pid")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+            [
+                self.bin,
+                "-f",
+                "-C",
+                "-c",
+                str(self.workdir / "snmpd.conf"),
+                "-Lf",
+                str(self.workdir / "log"),
+                "-p",
+                str(self.workdir / "snmpd.pid"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
         try:
             wait_snmp(self.port, self.community, timeout=15)
