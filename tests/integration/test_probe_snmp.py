@@ -7,17 +7,25 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from campusmon.config import build
 from campusmon.probes.config import TargetSettings, default_port_patterns
 from campusmon.probes.registry import ProbeEnv
+from campusmon.probes.result import ProbeResult
 from campusmon.probes.schedule import Always
 from campusmon.probes.snmp import SnmpProbe
 from tests.support.snmp_agents import Snmpd, Snmpsim
 
 SCENARIOS = ["healthy", "uplink-down", "counter-wrap", "reboot", "entity", "fdb"]
+
+
+def probe_of(result: ProbeResult) -> dict[str, Any]:
+    group = result.groups["probe"]
+    assert isinstance(group, dict)
+    return group
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +55,7 @@ def env(school_open: bool = True) -> ProbeEnv:
     )
 
 
-def probe(port: int, community: str = "healthy", school_open: bool = True, **snmp: object) -> SnmpProbe:
+def probe(port: int, community: str = "healthy", *, school_open: bool = True, **snmp: Any) -> SnmpProbe:
     target = build(
         TargetSettings,
         {
@@ -61,8 +69,10 @@ def probe(port: int, community: str = "healthy", school_open: bool = True, **snm
     return SnmpProbe(target, env(school_open).snmp)
 
 
-def by_port(result) -> dict[str, dict]:
-    return {r["port"]: r for r in result.groups["ports"]}
+def by_port(result: ProbeResult) -> dict[str, dict[str, Any]]:
+    rows = result.groups["ports"]
+    assert isinstance(rows, list)
+    return {str(r["port"]): r for r in rows}
 
 
 def test_healthy_switch_48_ports_and_traffic_rates(sim) -> None:
@@ -71,11 +81,11 @@ def test_healthy_switch_48_ports_and_traffic_rates(sim) -> None:
         first = await p.check()
         assert first.code == "ok", first.message
         ports = by_port(first)
-        assert len(ports) == 48 and first.groups["probe"]["ports_fault"] == 0
+        assert len(ports) == 48 and probe_of(first)["ports_fault"] == 0
         assert ports["Gi1/0/47"]["class"] == "uplink" and ports["Gi1/0/45"]["class"] == "ap"
         assert ports["Gi1/0/1"]["class"] == "classroom" and ports["Gi1/0/41"]["class"] == "other"
         assert "port_in_bps" not in ports["Gi1/0/47"]  # no rate before a second sample
-        assert first.groups["probe"]["sys_uptime_seconds"] == pytest.approx(1234567.89)
+        assert probe_of(first)["sys_uptime_seconds"] == pytest.approx(1234567.89)
         await asyncio.sleep(1.0)
         second = by_port(await p.check())
         # the simulated uplink moves 10 MB/s in and 5 MB/s out: 80 and 40 Mbit/s on a 10 Gbit/s port
@@ -90,14 +100,14 @@ def test_healthy_switch_48_ports_and_traffic_rates(sim) -> None:
 def test_uplink_down_is_a_fault_classroom_only_in_school_hours(sim) -> None:
     async def scenario() -> None:
         classes = {"Gi1/0/41": "classroom"}  # a spare port, down, declared a classroom port
-        during = await probe(sim.port, "uplink-down", True, port_classes=classes).check()
-        after = await probe(sim.port, "uplink-down", False, port_classes=classes).check()
+        during = await probe(sim.port, "uplink-down", school_open=True, port_classes=classes).check()
+        after = await probe(sim.port, "uplink-down", school_open=False, port_classes=classes).check()
         assert during.code == after.code == "port_fault"
         faults = {name for name, r in by_port(during).items() if r["port_fault"]}
         assert faults == {"Gi1/0/48", "Gi1/0/41"}
         assert {name for name, r in by_port(after).items() if r["port_fault"]} == {"Gi1/0/48"}
         assert by_port(after)["Gi1/0/42"]["port_fault"] == 0  # spare ("other") ports never matter
-        assert during.groups["probe"]["probe_failing"] == 0  # the poll worked; the port has its own rule
+        assert probe_of(during)["probe_failing"] == 0  # the poll worked; the port has its own rule
 
     asyncio.run(scenario())
 
@@ -142,7 +152,7 @@ def test_reboot_resets_the_baseline_without_spikes(sim) -> None:
         p.target.snmp.community = "reboot"  # the same switch, after a reboot: uptime 42 s, counters near 0
         rebooted = await p.check()
         assert rebooted.code == "ok" and p.tracker.reboots == 1
-        assert all("port_in_bps" not in row for row in rebooted.groups["ports"])
+        assert all("port_in_bps" not in row for row in by_port(rebooted).values())
         after = await p.check()
         assert by_port(after)["Gi1/0/1"]["port_in_bps"] == 0
 
@@ -200,8 +210,13 @@ def test_real_snmpd_v2c_and_v3_authpriv(snmpd) -> None:
         r = await probe(snmpd.port, snmpd.community).check()
         assert r.code == "ok", r.message
         assert r.inventory is not None and r.inventory["sys_name"] == "campusmon-test-snmpd"
-        assert any(row["port"] == "lo" for row in r.groups["ports"])
-        v3 = dict(version="3", user="campusmon", auth_key="auth-secret-1", priv_key="priv-secret-1")
+        assert "lo" in by_port(r)
+        v3: dict[str, Any] = {
+            "version": "3",
+            "user": "campusmon",
+            "auth_key": "auth-secret-1",
+            "priv_key": "priv-secret-1",
+        }
         r = await probe(snmpd.port, **v3).check()
         assert r.code == "ok", r.message
         bad_key = await probe(snmpd.port, **{**v3, "auth_key": "not-the-secret"}).check()

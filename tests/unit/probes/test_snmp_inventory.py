@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from campusmon.probes.ifmib import Port
+from campusmon.probes.ifmib import Column, Port
 from campusmon.probes.snmp_inventory import chassis_summary, entities, forwarding_table
 
 PORTS = [Port(i, f"Gi1/0/{i}", "", True, True, 0, 0, 0, True) for i in (1, 2, 47)]
 
 
 def test_entities_and_chassis_summary_skip_ports() -> None:
-    cols = {
+    cols: dict[str, Column] = {
         "class": {(1,): 3, (2,): 6, (1001,): 10},
         "descr": {(1,): b"chassis", (2,): b"PSU", (1001,): b"port"},
         "model": {(1,): b"WS-C2960X-48FPD-L", (2,): b"PWR-1"},
@@ -30,7 +30,7 @@ def test_entities_and_chassis_summary_skip_ports() -> None:
 def test_forwarding_table_prefers_q_bridge_and_maps_bridge_ports_to_names() -> None:
     mac = (0, 0x1A, 0x2B, 0x3C, 0x4D, 0x01)
     own = (0, 0x1A, 0x2B, 0, 0, 0xFF)
-    cols = {
+    cols: dict[str, Column] = {
         "base_port_ifindex": {(1,): 1, (2,): 47},
         "dot1q_port": {(10, *mac): 1, (1, *own): 2, (1, 1, 2, 3, 4, 5, 6): 2},
         "dot1q_status": {(10, *mac): 3, (1, *own): 4, (1, 1, 2, 3, 4, 5, 6): 3},
@@ -44,5 +44,5 @@ def test_forwarding_table_prefers_q_bridge_and_maps_bridge_ports_to_names() -> N
 
 def test_forwarding_table_falls_back_to_bridge_mib() -> None:
     mac = (0, 1, 2, 3, 4, 5)
-    cols = {"base_port_ifindex": {(5,): 2}, "dot1d_port": {mac: 5, (9, 9, 9, 9, 9, 9): 0}}
+    cols: dict[str, Column] = {"base_port_ifindex": {(5,): 2}, "dot1d_port": {mac: 5, (9, 9, 9, 9, 9, 9): 0}}
     assert forwarding_table(cols, PORTS) == [{"mac": "00:01:02:03:04:05", "port": "Gi1/0/2", "if_index": 2}]
