@@ -131,8 +131,8 @@ class TargetSettings:
             raise ConfigError(f"targets: id {self.id!r} does not match {ID_PATTERN}")
         if not 1 <= self.interval <= 86400:
             raise ConfigError(f"target {self.id}: interval must be 1..86400 seconds")
-        if not 0 < self.timeout <= self.interval * 2:
-            raise ConfigError(f"target {self.id}: timeout must be > 0 and at most twice the interval")
+        if not 0 < self.timeout <= 600:
+            raise ConfigError(f"target {self.id}: timeout must be > 0 and at most 600 seconds")
         if self.kind == "http":
             try:
                 self.http.validate()
