@@ -15,27 +15,28 @@ from campusmon.contract import Scalar
 IF: Final = "1.3.6.1.2.1.2.2.1"
 IFX: Final = "1.3.6.1.2.1.31.1.1.1"
 
-#: always walked (ifXTable where it exists: names, 64-bit counters, speed in Mbit/s)
-MAIN_COLUMNS: Final[dict[str, str]] = {
+#: what changes between polls: status, errors and discards (ifTable)
+STATE_COLUMNS: Final[dict[str, str]] = {
     "admin": f"{IF}.7",
     "oper": f"{IF}.8",
     "in_discards": f"{IF}.13",
     "in_errors": f"{IF}.14",
     "out_discards": f"{IF}.19",
     "out_errors": f"{IF}.20",
-    "name": f"{IFX}.1",
-    "hc_in": f"{IFX}.6",
-    "hc_out": f"{IFX}.10",
-    "high_speed": f"{IFX}.15",
-    "alias": f"{IFX}.18",
 }
-#: walked only for devices without ifXTable (old switches): 32-bit counters, ifDescr, ifSpeed
-LEGACY_COLUMNS: Final[dict[str, str]] = {
-    "descr": f"{IF}.2",
+#: traffic where ifXTable exists: 64-bit counters, speed in Mbit/s
+HC_COUNTERS: Final[dict[str, str]] = {"hc_in": f"{IFX}.6", "hc_out": f"{IFX}.10", "high_speed": f"{IFX}.15"}
+#: traffic on devices without ifXTable (old switches): 32-bit counters, ifSpeed
+LEGACY_COUNTERS: Final[dict[str, str]] = {
     "speed": f"{IF}.5",
     "in_octets": f"{IF}.10",
     "out_octets": f"{IF}.16",
 }
+#: names rarely change: read on inventory rounds (and when ports appear), not on every poll
+LABEL_COLUMNS: Final[dict[str, str]] = {"name": f"{IFX}.1", "alias": f"{IFX}.18"}
+LEGACY_LABEL_COLUMNS: Final[dict[str, str]] = {"descr": f"{IF}.2"}
+MAIN_COLUMNS: Final[dict[str, str]] = {**STATE_COLUMNS, **LABEL_COLUMNS, **HC_COUNTERS}
+LEGACY_COLUMNS: Final[dict[str, str]] = {**LEGACY_LABEL_COLUMNS, **LEGACY_COUNTERS}
 PORT_CLASSES: Final = ("uplink", "ap", "classroom", "other")
 #: classes whose port being down is a fault at any time
 ALWAYS_MATTER: Final = frozenset({"uplink", "ap"})

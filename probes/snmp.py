@@ -6,7 +6,9 @@ result code; nothing escapes `check()`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,25 +16,31 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from pyasn1.type import univ
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config as engine_config
+from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
-    ObjectIdentity,
-    ObjectType,
     SnmpEngine,
     UdpTransportTarget,
     UsmUserData,
-    bulk_cmd,
-    get_cmd,
 )
 from pysnmp.hlapi.v3arch.asyncio import auth as usm
+from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
 from pysnmp.proto import errind, rfc1905
+from pysnmp.proto.rfc1902 import Null, ObjectName
 
 from .config import SnmpOptions, TargetSettings
 from .ifmib import (
+    HC_COUNTERS,
+    LABEL_COLUMNS,
     LEGACY_COLUMNS,
+    LEGACY_COUNTERS,
+    LEGACY_LABEL_COLUMNS,
     MAIN_COLUMNS,
+    STATE_COLUMNS,
     CounterTracker,
     Port,
     PortClassifier,
@@ -81,6 +89,11 @@ _AUTH_ERRORS: Final = (
     errind.UnknownCommunityName,
 )
 MAX_WALK_REQUESTS: Final = 2000
+_LCD: Final = CommandGeneratorLcdConfigurator()
+#: one UDP socket carries every poll: a burst of 64 bulk responses overflows the default buffer
+RECEIVE_BUFFER_BYTES: Final = 4 * 1024 * 1024
+_GET: Final = cmdgen.GetCommandGenerator()
+_BULK: Final = cmdgen.BulkCommandGenerator()
 
 
 class SnmpFailure(Exception):
@@ -154,22 +167,39 @@ class SnmpSession:
         if status and int(status) != 0:
             raise SnmpFailure("protocol_error", f"{self.host}: {status.prettyPrint()} at {index}")
 
-    async def get(self, oids: Mapping[str, str]) -> dict[str, object]:
+    async def _request(self, oids: Sequence[tuple[int, ...]], repetitions: int | None) -> list[Any]:
+        """One GET (repetitions None) or GETBULK. The low-level API skips pysnmp's MIB lookups of
+        request OIDs, which cost more than the request itself on a poller."""
         target = await self.transport()
         try:
-            indication, status, index, vbs = await get_cmd(
-                self.engine,
-                self.auth,
-                target,
-                self.context,
-                *(ObjectType(ObjectIdentity(o)) for o in oids.values()),
-                lookupMib=False,
-            )
+            addr, _params = _LCD.configure(self.engine, self.auth, target, self.context.contextName)
+        except PySnmpError as exc:
+            raise SnmpFailure("config_error", f"{self.host}: {exc}") from exc
+        future: asyncio.Future[tuple[Any, Any, Any, list[Any]]] = asyncio.get_running_loop().create_future()
+
+        def done(
+            engine: Any, handle: Any, indication: Any, status: Any, index: Any, vbs: Any, ctx: Any
+        ) -> None:
+            if not future.done():
+                future.set_result((indication, status, index, list(vbs or ())))
+
+        varbinds = [(ObjectName(o), Null("")) for o in oids]
+        engine_id, name = self.context.contextEngineId, self.context.contextName
+        try:
+            if repetitions is None:
+                _GET.send_varbinds(self.engine, addr, engine_id, name, varbinds, done)
+            else:
+                _BULK.send_varbinds(self.engine, addr, engine_id, name, 0, repetitions, varbinds, done)
         except PySnmpError as exc:
             raise SnmpFailure("protocol_error", f"{self.host}: {exc}") from exc
+        indication, status, index, vbs = await future
         self.requests += 1
         self._check(indication, status, index)
         self.varbinds += len(vbs)
+        return vbs
+
+    async def get(self, oids: Mapping[str, str]) -> dict[str, object]:
+        vbs = await self._request([_oid(o) for o in oids.values()], None)
         by_oid = {".".join(map(str, oid.asTuple())): _value(v) for oid, v in vbs}
         return {name: by_oid.get(o) for name, o in oids.items()}
 
@@ -178,28 +208,12 @@ class SnmpSession:
         roots = {name: _oid(o) for name, o in columns.items()}
         out: dict[str, dict[tuple[int, ...], object]] = {name: {} for name in columns}
         cursor = dict(roots)
-        target = await self.transport()
         for _ in range(MAX_WALK_REQUESTS):
             if not cursor:
                 break
             names = list(cursor)
             reps = max(1, min(self.opts.max_repetitions, 1000 // len(names)))
-            try:
-                indication, status, index, vbs = await bulk_cmd(
-                    self.engine,
-                    self.auth,
-                    target,
-                    self.context,
-                    0,
-                    reps,
-                    *(ObjectType(ObjectIdentity(".".join(map(str, cursor[n])))) for n in names),
-                    lookupMib=False,
-                )
-            except PySnmpError as exc:
-                raise SnmpFailure("protocol_error", f"{self.host}: {exc}") from exc
-            self.requests += 1
-            self._check(indication, status, index)
-            self.varbinds += len(vbs)
+            vbs = await self._request([cursor[n] for n in names], reps)
             if not vbs:
                 break
             finished: set[str] = set()
@@ -219,6 +233,18 @@ class SnmpSession:
         return out
 
 
+Columns = dict[str, dict[tuple[int, ...], object]]
+
+
+@dataclass
+class PortLabels:
+    """Port names and descriptions from the last full walk, and whether the device lacks ifXTable."""
+
+    legacy: bool
+    indexes: frozenset[int]
+    columns: Columns
+
+
 @dataclass
 class SnmpPoll:
     """What one poll read (kept for the next poll's rates and for the one-off command)."""
@@ -230,10 +256,33 @@ class SnmpPoll:
     varbinds: int = 0
     #: monotonic time the counters were read (the middle of the interface walk)
     at: float = 0.0
+    labels: PortLabels | None = None
 
 
 def _uptime_ticks(value: object) -> int:
     return value if isinstance(value, int) else 0
+
+
+def _indexes(cols: Columns) -> frozenset[int]:
+    return frozenset(s[0] for s in cols.get("admin", {}) if len(s) == 1)
+
+
+async def _walk_interfaces(
+    session: SnmpSession, labels: PortLabels | None, full: bool
+) -> tuple[Columns, PortLabels]:
+    if full or labels is None:
+        cols = await session.walk(MAIN_COLUMNS)
+        legacy = not cols["name"] and not cols["hc_in"]
+        if legacy:
+            cols.update(await session.walk(LEGACY_COLUMNS))
+        keys = LEGACY_LABEL_COLUMNS if legacy else LABEL_COLUMNS
+        return cols, PortLabels(legacy, _indexes(cols), {k: cols.get(k, {}) for k in keys})
+    cols = await session.walk({**STATE_COLUMNS, **(LEGACY_COUNTERS if labels.legacy else HC_COUNTERS)})
+    if _indexes(cols) != labels.indexes:  # a port (or a module) came or went: read the names again
+        keys = LEGACY_LABEL_COLUMNS if labels.legacy else LABEL_COLUMNS
+        labels = PortLabels(labels.legacy, _indexes(cols), await session.walk(keys))
+    cols.update(labels.columns)
+    return cols, labels
 
 
 async def poll_device(
@@ -242,13 +291,13 @@ async def poll_device(
     with_inventory: bool,
     with_fdb: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    labels: PortLabels | None = None,
 ) -> SnmpPoll:
+    """System group and interfaces; names and descriptions come from `labels` unless an inventory
+    round (or a change in the set of ports) asks for a full walk."""
     system = await session.get(SYSTEM)
     walk_started = clock()
-    cols = await session.walk(MAIN_COLUMNS)
-    if not cols["name"] and not cols["hc_in"]:
-        # no ifXTable (an old or minimal agent): 32-bit counters, ifDescr, ifSpeed
-        cols.update(await session.walk(LEGACY_COLUMNS))
+    cols, labels = await _walk_interfaces(session, labels, full=with_inventory)
     at = (walk_started + clock()) / 2
     ports = ports_from_columns(cols)
     inventory: dict[str, Any] | None = None
@@ -268,7 +317,7 @@ async def poll_device(
         }
         if with_fdb:
             inventory["fdb"] = forwarding_table(await session.walk(FDB_COLUMNS), ports)
-    return SnmpPoll(system, ports, inventory, session.requests, session.varbinds, at)
+    return SnmpPoll(system, ports, inventory, session.requests, session.varbinds, at, labels)
 
 
 @dataclass
@@ -280,6 +329,27 @@ class SnmpEnv:
     patterns: Sequence[tuple[str, Any]] = ()
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _ready: asyncio.Future[None] | None = None
+
+    async def prepare(self) -> None:
+        """Give the engine its UDP socket with a large receive buffer, once, before any request."""
+        if self._ready is None:
+            self._ready = asyncio.ensure_future(self._open_transport())
+        await asyncio.shield(self._ready)
+
+    async def _open_transport(self) -> None:
+        if engine_config.get_transport(self.engine, udp.DOMAIN_NAME):
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+        except OSError as exc:  # the kernel caps it at net.core.rmem_max; a refusal is not fatal
+            _log.debug("SO_RCVBUF not raised: %s", exc)
+        sock.bind(("0.0.0.0", 0))
+        sock.setblocking(False)
+        transport = udp.UdpAsyncioTransport()
+        await asyncio.get_running_loop().create_datagram_endpoint(lambda: transport, sock=sock)
+        engine_config.add_transport(self.engine, udp.DOMAIN_NAME, transport)
 
 
 class SnmpProbe:
@@ -301,7 +371,14 @@ class SnmpProbe:
         due = self._inventory_at is None or started - self._inventory_at >= opts.inventory_interval
         session = SnmpSession(self.env.engine, self.target.host, opts)
         try:
-            poll = await poll_device(session, with_inventory=due, with_fdb=opts.fdb, clock=self.env.clock)
+            await self.env.prepare()
+            poll = await poll_device(
+                session,
+                with_inventory=due,
+                with_fdb=opts.fdb,
+                clock=self.env.clock,
+                labels=self.last.labels if self.last else None,
+            )
         except SnmpFailure as exc:
             return ProbeResult("snmp", exc.code, str(exc), self.env.clock() - started)
         except (OSError, ValueError) as exc:

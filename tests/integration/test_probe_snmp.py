@@ -86,8 +86,13 @@ def test_healthy_switch_48_ports_and_traffic_rates(sim) -> None:
         assert ports["Gi1/0/1"]["class"] == "classroom" and ports["Gi1/0/41"]["class"] == "other"
         assert "port_in_bps" not in ports["Gi1/0/47"]  # no rate before a second sample
         assert probe_of(first)["sys_uptime_seconds"] == pytest.approx(1234567.89)
+        assert p.last is not None and p.last.inventory is not None
+        full_walk = p.last.varbinds
         await asyncio.sleep(1.0)
         second = by_port(await p.check())
+        # steady state: names and descriptions come from the last full walk, traffic is read again
+        assert p.last.inventory is None and p.last.varbinds < full_walk * 0.8
+        assert second["Gi1/0/47"]["class"] == "uplink"
         # the simulated uplink moves 10 MB/s in and 5 MB/s out: 80 and 40 Mbit/s on a 10 Gbit/s port
         assert second["Gi1/0/47"]["port_in_bps"] == pytest.approx(80e6, rel=0.2)
         assert second["Gi1/0/47"]["port_out_bps"] == pytest.approx(40e6, rel=0.2)
