@@ -16,7 +16,7 @@ from campusmon.probes.config import TargetSettings, default_port_patterns
 from campusmon.probes.registry import ProbeEnv
 from campusmon.probes.result import ProbeResult
 from campusmon.probes.schedule import Always
-from campusmon.probes.snmp import SnmpProbe
+from campusmon.probes.snmp import SnmpPoll, SnmpProbe
 from tests.support.snmp_agents import Snmpd, Snmpsim
 
 SCENARIOS = ["healthy", "uplink-down", "counter-wrap", "reboot", "entity", "fdb"]
@@ -69,6 +69,11 @@ def probe(port: int, community: str = "healthy", *, school_open: bool = True, **
     return SnmpProbe(target, env(school_open).snmp)
 
 
+def last_poll(p: SnmpProbe) -> SnmpPoll:
+    assert p.last is not None
+    return p.last
+
+
 def by_port(result: ProbeResult) -> dict[str, dict[str, Any]]:
     rows = result.groups["ports"]
     assert isinstance(rows, list)
@@ -86,12 +91,12 @@ def test_healthy_switch_48_ports_and_traffic_rates(sim) -> None:
         assert ports["Gi1/0/1"]["class"] == "classroom" and ports["Gi1/0/41"]["class"] == "other"
         assert "port_in_bps" not in ports["Gi1/0/47"]  # no rate before a second sample
         assert probe_of(first)["sys_uptime_seconds"] == pytest.approx(1234567.89)
-        assert p.last is not None and p.last.inventory is not None
-        full_walk = p.last.varbinds
+        full_walk = last_poll(p).varbinds
+        assert last_poll(p).inventory is not None
         await asyncio.sleep(1.0)
         second = by_port(await p.check())
         # steady state: names and descriptions come from the last full walk, traffic is read again
-        assert p.last.inventory is None and p.last.varbinds < full_walk * 0.8
+        assert last_poll(p).inventory is None and last_poll(p).varbinds < full_walk * 0.8
         assert second["Gi1/0/47"]["class"] == "uplink"
         # the simulated uplink moves 10 MB/s in and 5 MB/s out: 80 and 40 Mbit/s on a 10 Gbit/s port
         assert second["Gi1/0/47"]["port_in_bps"] == pytest.approx(80e6, rel=0.2)
