@@ -237,3 +237,21 @@ def test_real_snmpd_v2c_and_v3_authpriv(snmpd) -> None:
         assert bad_community.code == "timeout"
 
     asyncio.run(scenario())
+
+
+def test_cli_snmp_one_off(sim) -> None:
+    from typer.testing import CliRunner
+
+    from campusmon.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["probe", "snmp", "127.0.0.1", "--port", str(sim.port), "--community", "fdb"])
+    assert res.exit_code == 0, res.output
+    assert "sys_name: sw-b1-f3" in res.output and "forwarding table: 4 MACs" in res.output
+    assert "Gi1/0/48" in res.output and "uplink" in res.output
+    res = runner.invoke(
+        app, ["probe", "snmp", "127.0.0.1", "--port", str(sim.port), "--community", "uplink-down", "--json"]
+    )
+    assert res.exit_code == 1 and '"code": "port_fault"' in res.output
+    res = runner.invoke(app, ["probe", "snmp", "127.0.0.1", "--port", str(sim.port), "--v3"])
+    assert res.exit_code == 2 and "needs a user" in res.output
