@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import struct
 import time
@@ -99,7 +100,8 @@ async def ping(
     addr = infos[0][4][0]
     sock, raw = open_socket(opts.socket)
     sock.setblocking(False)
-    ident = os.getpid() & 0xFFFF
+    # raw sockets see every echo reply on the host: a fresh id per check keeps concurrent pings apart
+    ident = random.getrandbits(16)
     stats = PingStats()
     sent_at: dict[int, float] = {}
     deadline = clock() + timeout
@@ -109,10 +111,10 @@ async def ping(
 
         async def receive() -> None:
             while len(stats.rtts) < opts.count:
-                data = await loop.sock_recv(sock, 2048)
+                data, source = await loop.sock_recvfrom(sock, 2048)
                 now = clock()
                 parsed = parse_reply(data, raw)
-                if parsed is None or parsed[0] != ECHO_REPLY:
+                if parsed is None or parsed[0] != ECHO_REPLY or source[0] != addr:
                     continue
                 _kind, rid, seq = parsed
                 # the kernel rewrites the id of unprivileged sockets and filters replies itself

@@ -259,7 +259,11 @@ class ProbeRunner:
                     return
                 except TimeoutError:
                     pass
-            self.record(st, await self.check(st))
+            result = await self.check(st)
+            try:
+                self.record(st, result)
+            except (OSError, ValueError) as exc:  # a full disk for the seq file must not end the schedule
+                _log.error("cannot publish the result of %s: %s", st.target.id, exc)
             next_at += interval * (1 + self.rng.uniform(-jitter, jitter))
             # fell behind (slow checks, overload): do not burst to catch up
             next_at = max(next_at, self.clock())

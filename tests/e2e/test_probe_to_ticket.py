@@ -42,20 +42,21 @@ def test_uplink_down_opens_exactly_one_ticket_for_the_switch(tmp_path, server_fa
     db, metrics = server.db, server.metrics
     assert db is not None and metrics is not None
     log = tmp_path / "runner.log"
-    runner = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "campusmon",
-            "probe",
-            "run",
-            "--config",
-            str(write_config(tmp_path, mosquitto.port, sim.port)),
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
+    with log.open("wb") as out:
+        runner = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "campusmon",
+                "probe",
+                "run",
+                "--config",
+                str(write_config(tmp_path, mosquitto.port, sim.port)),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
     try:
         opened = wait_until(
             lambda: any(t.problem == "port_down" for t in TicketService(db).list()), timeout=30

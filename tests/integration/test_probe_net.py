@@ -53,6 +53,20 @@ def test_ping_localhost() -> None:
     )
 
 
+def test_concurrent_pings_do_not_count_each_others_replies() -> None:
+    async def both() -> list[ProbeResult]:
+        probes = [
+            IcmpProbe(target("icmp", host=h, icmp={"count": 4, "spacing": 0.02}))
+            for h in ("127.0.0.1", "127.0.0.2")
+        ]
+        return list(await asyncio.gather(*(p.check() for p in probes)))
+
+    results = asyncio.run(both())
+    if any(r.code == "permission_denied" for r in results):
+        pytest.skip(results[0].message)
+    assert [probe_of(r)["icmp_received"] for r in results] == [4, 4]
+
+
 def _dgram_allowed() -> bool:
     try:
         low, high = map(int, Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
