@@ -89,6 +89,7 @@ class ProbeRunner:
         self._connected = threading.Event()
         self._status_topic = topic(self.campus, config.runner.id, "status", self.root)
         self.checks_total = 0
+        self.stop_reason = "stopped"
         self._client: mqtt.Client | None = None
 
     # -- MQTT ----------------------------------------------------------------------------------
@@ -303,8 +304,6 @@ class ProbeRunner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.get_running_loop().run_in_executor(None, self.disconnect, self.stop_reason)
-
-    stop_reason = "stopped"
 
 
 def run_forever(config: ProbeConfig) -> None:

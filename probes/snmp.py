@@ -342,13 +342,16 @@ class SnmpEnv:
             return
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            # the kernel caps it at net.core.rmem_max
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
-        except OSError as exc:  # the kernel caps it at net.core.rmem_max; a refusal is not fatal
-            _log.debug("SO_RCVBUF not raised: %s", exc)
-        sock.bind(("0.0.0.0", 0))
-        sock.setblocking(False)
-        transport = udp.UdpAsyncioTransport()
-        await asyncio.get_running_loop().create_datagram_endpoint(lambda: transport, sock=sock)
+            sock.bind(("0.0.0.0", 0))
+            sock.setblocking(False)
+            transport = udp.UdpAsyncioTransport()
+            await asyncio.get_running_loop().create_datagram_endpoint(lambda: transport, sock=sock)
+        except OSError as exc:  # pysnmp opens its own socket (default buffer) on the first request
+            _log.warning("SNMP socket with a large receive buffer not available: %s", exc)
+            sock.close()
+            return
         engine_config.add_transport(self.engine, udp.DOMAIN_NAME, transport)
 
 

@@ -43,7 +43,11 @@ def run(config: Path | None = ConfigOpt) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     setup_logging(cfg.runner.log_level)
-    run_forever(cfg)
+    try:
+        run_forever(cfg)
+    except OSError as exc:  # state directory not writable, and the like
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _target(kind: str, host: str, timeout: float, **sections: dict[str, Any]) -> TargetSettings:
@@ -66,6 +70,7 @@ def _target(kind: str, host: str, timeout: float, **sections: dict[str, Any]) ->
 
 
 def _show(result: ProbeResult, as_json: bool) -> None:
+    result.groups.setdefault("probe", result.probe_group())
     if as_json:
         out = {
             "kind": result.kind,
