@@ -127,7 +127,12 @@ def test_runner_publishes_like_an_agent_and_seq_survives_restart(tmp_path, mosqu
     # a late subscriber sees the retained statuses and inventory
     late = Recorder(mosquitto.host, mosquitto.port)
     try:
-        assert late.wait_for(lambda msgs: any(n.endswith("sw-b1-f3/inventory") and r for n, _, r in msgs))
+        retained = {"sw-b1-f3/inventory"} | {
+            f"{d}/status" for d in ("sw-b1-f3", "sw-gone", "library-db", "probe-main")
+        }
+        assert late.wait_for(lambda msgs: retained <= {n.split("/", 2)[2] for n, _, r in msgs if r}), (
+            late.messages
+        )
         states = {
             n.split("/")[2]: json.loads(p)["state"] for n, p, r in late.messages if n.endswith("/status")
         }
