@@ -121,6 +121,8 @@ class TargetSettings:
     interval: int = 60
     #: bound on one whole check
     timeout: float = 10.0
+    #: the target is `lost` after this many unanswered checks in a row
+    lost_after: int = 2
     snmp: SnmpOptions = field(default_factory=SnmpOptions)
     icmp: IcmpOptions = field(default_factory=IcmpOptions)
     tcp: TcpOptions = field(default_factory=TcpOptions)
@@ -131,6 +133,8 @@ class TargetSettings:
             raise ConfigError(f"targets: id {self.id!r} does not match {ID_PATTERN}")
         if not 1 <= self.interval <= 86400:
             raise ConfigError(f"target {self.id}: interval must be 1..86400 seconds")
+        if not 1 <= self.lost_after <= 100:
+            raise ConfigError(f"target {self.id}: lost_after must be 1..100 checks")
         if not 0 < self.timeout <= 600:
             raise ConfigError(f"target {self.id}: timeout must be > 0 and at most 600 seconds")
         if self.kind == "http":

@@ -57,6 +57,8 @@ class TargetState:
     inventory_hash: str | None = None
     inventory_sent_at: float = 0.0
     checks: int = 0
+    #: unanswered checks in a row
+    misses: int = 0
     last: ProbeResult | None = None
 
 
@@ -180,7 +182,12 @@ class ProbeRunner:
         st.checks += 1
         self.checks_total += 1
         reachable = result.reachable
-        if reachable is not None:
+        if reachable is False:
+            st.misses += 1
+        elif reachable:
+            st.misses = 0
+        # one lost UDP answer is not a dead switch: `lost` after `lost_after` silent checks in a row
+        if reachable or (reachable is False and st.misses >= t.lost_after):
             state = "online" if reachable else "lost"
             reason = None if reachable else f"{result.code}: {result.message}"[:200]
             with self._lock:

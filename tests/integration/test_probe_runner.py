@@ -97,12 +97,22 @@ def test_runner_publishes_like_an_agent_and_seq_survives_restart(tmp_path, mosqu
         listener.listen(16)
         cfg = config(tmp_path, mosquitto.port, sim.port, listener.getsockname()[1])
         try:
-            asyncio.run(run_for(ProbeRunner(cfg), lambda: len(payloads(rec, "sw-b1-f3", "metrics")) >= 3))
+            asyncio.run(
+                run_for(
+                    ProbeRunner(cfg),
+                    lambda: (
+                        len(payloads(rec, "sw-b1-f3", "metrics")) >= 3 and payloads(rec, "sw-gone", "status")
+                    ),
+                )
+            )
             first = [m.seq for m in payloads(rec, "sw-b1-f3", "metrics")]
             assert first == sorted(first) and first[0] == 0 and len(set(first)) == len(first)
             # reachable targets are online, the dead one is lost with the reason; the runner shut down cleanly
             assert [s.state for s in payloads(rec, "sw-b1-f3", "status")] == ["online"]
             gone = payloads(rec, "sw-gone", "status")
+            # `lost` only after two unanswered checks in a row (lost_after = 2)
+            gone_seqs = [m.seq for m in payloads(rec, "sw-gone", "metrics")]
+            assert len(gone_seqs) >= 2
             assert [s.state for s in gone] == ["lost"] and gone[0].reason.startswith("timeout")
             assert [s.state for s in payloads(rec, "library-db", "status")] == ["online"]
             assert [s.state for s in payloads(rec, "probe-main", "status")] == ["online", "shutdown"]
