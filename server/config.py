@@ -187,6 +187,24 @@ def default_threshold_rules() -> dict[str, ThresholdRuleSettings]:
             severity="info",
             description="CPU saturated for minutes",
         ),
+        # probe runner: an uplink/AP port (or a classroom port in school hours) down, one ticket per port
+        "port_down": ThresholdRuleSettings(
+            metric="port_fault",
+            above=0.5,
+            recover_below=0.5,
+            for_seconds=0.0,
+            severity="critical",
+            subject_label="port",
+        ),
+        # probe runner: the target answers but its check fails (HTTP status, body text, certificate)
+        "probe_failing": ThresholdRuleSettings(
+            metric="probe_failing",
+            above=0.5,
+            recover_below=0.5,
+            for_seconds=120.0,
+            severity="warning",
+            subject_label="check",
+        ),
     }
 
 

@@ -9,7 +9,7 @@ import typer
 
 from campusmon import __version__
 
-from . import agent_cmd, assets_cmd, server_cmd, tickets_cmd
+from . import agent_cmd, assets_cmd, probe_cmd, server_cmd, tickets_cmd
 
 app = typer.Typer(
     name="campusmon",
@@ -22,6 +22,7 @@ app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(server_cmd.app, name="server")
 app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(assets_cmd.app, name="assets")
+app.add_typer(probe_cmd.app, name="probe")
 app.command("devices")(server_cmd.devices)
 app.command("demo")(server_cmd.demo)
 

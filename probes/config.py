@@ -1,0 +1,216 @@
+"""Probe runner configuration (TOML, strict; see probes/sample-probes.toml)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from campusmon.agent.config import MqttSettings
+from campusmon.config import ConfigError, load
+from campusmon.contract import ID_PATTERN, ID_RE
+
+from .ifmib import PORT_CLASSES
+from .schedule import SchoolHoursSettings
+
+Kind = Literal["snmp", "icmp", "tcp", "http"]
+
+
+def default_state_dir() -> Path:
+    return Path("/var/lib/campusmon-probes") if os.geteuid() == 0 else Path.home() / ".campusmon-probes"
+
+
+@dataclass
+class SnmpOptions:
+    version: Literal["2c", "3"] = "2c"
+    port: int = 161
+    community: str = "public"
+    #: SNMPv3 (authPriv when both keys are set, authNoPriv with only auth_key)
+    user: str = ""
+    auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] = "sha"
+    auth_key: str = ""
+    priv_protocol: Literal["des", "3des", "aes", "aes192", "aes256"] = "aes"
+    priv_key: str = ""
+    context: str = ""
+    #: seconds per request and retries per request (the target's timeout bounds the whole poll)
+    request_timeout: float = 2.0
+    retries: int = 1
+    max_repetitions: int = 25
+    #: port name (ifName/ifDescr) or ifIndex -> uplink | ap | classroom | other
+    port_classes: dict[str, str] = field(default_factory=dict)
+    #: read ENTITY-MIB and the forwarding table this often (and on the first poll)
+    inventory_interval: int = 900
+    fdb: bool = True
+
+    def validate(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"snmp.port: {self.port} is not a UDP port")
+        if self.version == "3":
+            if not self.user:
+                raise ConfigError("snmp.user: SNMPv3 needs a user")
+            if self.priv_key and not self.auth_key:
+                raise ConfigError("snmp.priv_key needs snmp.auth_key (authPriv)")
+            for name in ("auth_key", "priv_key"):
+                key = getattr(self, name)
+                if key and len(key) < 8:
+                    raise ConfigError(f"snmp.{name}: SNMPv3 keys are at least 8 characters")
+        for port, cls in self.port_classes.items():
+            if cls not in PORT_CLASSES:
+                raise ConfigError(f"snmp.port_classes.{port}: {cls!r} is not one of {PORT_CLASSES}")
+        if not 1 <= self.max_repetitions <= 200:
+            raise ConfigError("snmp.max_repetitions: must be 1..200")
+        if self.request_timeout <= 0 or self.retries < 0:
+            raise ConfigError("snmp.request_timeout must be > 0 and snmp.retries >= 0")
+
+
+@dataclass
+class IcmpOptions:
+    count: int = 3
+    #: seconds between echo requests
+    spacing: float = 0.2
+    #: "auto": unprivileged ICMP socket where allowed, raw socket as root; or force one
+    socket: Literal["auto", "dgram", "raw"] = "auto"
+    #: loss above this is a failing check (100 % is `lost`: the target is down)
+    max_loss_percent: float = 20.0
+
+    def validate(self) -> None:
+        if not 1 <= self.count <= 100:
+            raise ConfigError("icmp.count: must be 1..100")
+
+
+@dataclass
+class TcpOptions:
+    port: int = 0
+
+    def validate(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"tcp.port: {self.port} is not a TCP port")
+
+
+@dataclass
+class HttpOptions:
+    url: str = ""
+    method: Literal["GET", "HEAD"] = "GET"
+    #: accepted final status codes; empty: 200-399
+    expect_status: list[int] = field(default_factory=list)
+    #: text the body must contain (empty: not checked)
+    contains: str = ""
+    follow_redirects: bool = True
+    max_redirects: int = 5
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    #: a certificate expiring sooner than this is a failing check
+    cert_warning_days: float = 14.0
+    max_body_bytes: int = 1024 * 1024
+
+    def validate(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"http.url: {self.url!r} is not an http:// or https:// URL")
+
+
+@dataclass
+class TargetSettings:
+    id: str
+    kind: Kind
+    #: address or name (for http: taken from the URL when empty)
+    host: str = ""
+    interval: int = 60
+    #: bound on one whole check
+    timeout: float = 10.0
+    #: the target is `lost` after this many unanswered checks in a row
+    lost_after: int = 2
+    snmp: SnmpOptions = field(default_factory=SnmpOptions)
+    icmp: IcmpOptions = field(default_factory=IcmpOptions)
+    tcp: TcpOptions = field(default_factory=TcpOptions)
+    http: HttpOptions = field(default_factory=HttpOptions)
+
+    def validate(self) -> None:
+        if not ID_RE.match(self.id):
+            raise ConfigError(f"targets: id {self.id!r} does not match {ID_PATTERN}")
+        if not 1 <= self.interval <= 86400:
+            raise ConfigError(f"target {self.id}: interval must be 1..86400 seconds")
+        if not 1 <= self.lost_after <= 100:
+            raise ConfigError(f"target {self.id}: lost_after must be 1..100 checks")
+        if not 0 < self.timeout <= 600:
+            raise ConfigError(f"target {self.id}: timeout must be > 0 and at most 600 seconds")
+        if self.kind == "http":
+            try:
+                self.http.validate()
+            except ConfigError as exc:
+                raise ConfigError(f"target {self.id}: {exc}") from None
+            if not self.host:
+                self.host = urlsplit(self.http.url).hostname or ""
+        elif not self.host:
+            raise ConfigError(f"target {self.id}: host is required for kind {self.kind!r}")
+        if self.kind == "tcp":
+            try:
+                self.tcp.validate()
+            except ConfigError as exc:
+                raise ConfigError(f"target {self.id}: {exc}") from None
+
+
+def default_port_patterns() -> dict[str, str]:
+    return {
+        "uplink": r"(?i)\b(uplink|trunk|core)\b",
+        "ap": r"(?i)^(ap|wap|wifi|wlan)\b",
+        "classroom": r"(?i)\b(class|classroom|room)\b|^c\d{3}",
+    }
+
+
+@dataclass
+class RunnerSettings:
+    campus: str = "main"
+    #: the runner's own device id (its status carries the MQTT will)
+    id: str = "probe-runner"
+    state_dir: Path = field(default_factory=default_state_dir)
+    #: at most this many checks at once
+    concurrency: int = 64
+    #: each target's schedule is shifted by up to this fraction of its interval
+    jitter: float = 0.1
+    compress: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def validate(self) -> None:
+        for name in ("campus", "id"):
+            value = getattr(self, name)
+            if not ID_RE.match(value):
+                raise ConfigError(f"runner.{name}: {value!r} does not match {ID_PATTERN}")
+        if not 1 <= self.concurrency <= 4096:
+            raise ConfigError("runner.concurrency: must be 1..4096")
+        if not 0 <= self.jitter <= 0.5:
+            raise ConfigError("runner.jitter: must be 0..0.5")
+
+
+@dataclass
+class ProbeConfig:
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    school_hours: SchoolHoursSettings = field(default_factory=SchoolHoursSettings)
+    #: port class -> regular expression on the port description (ifAlias); first match wins
+    port_patterns: dict[str, str] = field(default_factory=default_port_patterns)
+    targets: list[TargetSettings] = field(default_factory=list)
+
+    def validate(self) -> None:
+        for cls, pattern in self.port_patterns.items():
+            if cls not in PORT_CLASSES:
+                raise ConfigError(f"port_patterns.{cls}: not a port class ({', '.join(PORT_CLASSES)})")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"port_patterns.{cls}: bad regular expression: {exc}") from None
+        seen: set[str] = {self.runner.id}
+        for t in self.targets:
+            if t.id in seen:
+                raise ConfigError(f"targets: id {t.id!r} is used twice (or is the runner's own id)")
+            seen.add(t.id)
+
+    def compiled_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
+        return [(cls, re.compile(p)) for cls, p in self.port_patterns.items()]
+
+
+def load_probe_config(path: Path | None) -> ProbeConfig:
+    return load(ProbeConfig, path)

@@ -1,0 +1,333 @@
+"""The probe runner: checks every target on its own schedule and publishes like an agent would.
+
+Each target is a device on MQTT (`<root>/<campus>/<target>/status|metrics|inventory`). The runner has
+its own device id too: its status carries the runner's MQTT will, so a dead runner is one `lost`
+device (one ticket) rather than every target going dark. See docs/protocol.md, "Probes".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import signal
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from campusmon import __version__
+from campusmon.agent.state import SeqCounter
+from campusmon.contract import Inventory, Metrics, Status, encode, topic
+
+from .config import ProbeConfig, TargetSettings
+from .registry import Probe, ProbeEnv, make_probe
+from .result import ProbeResult
+from .schedule import SchoolHours, school_hours
+
+_log = logging.getLogger(__name__)
+RUNNER_NAME = f"campusmon-probe/{__version__}"
+#: an unchanged inventory is still resent this often (retained, so it is cheap)
+INVENTORY_REFRESH_SECONDS = 86400.0
+#: errors a buggy or surprised check may raise; they become a result code, never a dead target
+CHECK_ERRORS = (OSError, ValueError, RuntimeError, LookupError, TypeError, ArithmeticError, AttributeError)
+
+
+def inventory_hash(inventory: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(msgspec.json.encode(inventory, order="sorted")).hexdigest()
+
+
+@dataclass
+class TargetState:
+    target: TargetSettings
+    probe: Probe
+    seq: SeqCounter
+    status: str | None = None
+    status_reason: str | None = None
+    inventory_hash: str | None = None
+    inventory_sent_at: float = 0.0
+    checks: int = 0
+    #: unanswered checks in a row
+    misses: int = 0
+    last: ProbeResult | None = None
+
+
+class ProbeRunner:
+    """`await run(stop)` checks targets until `stop` is set; `check_once()` runs every target once."""
+
+    def __init__(
+        self,
+        config: ProbeConfig,
+        *,
+        hours: SchoolHours | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.campus = config.runner.campus
+        self.root = config.mqtt.root
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.env = ProbeEnv(
+            school_hours=hours or school_hours(config.school_hours), patterns=config.compiled_patterns()
+        )
+        state_dir = config.runner.state_dir
+        self.targets = {
+            t.id: TargetState(t, make_probe(t, self.env), SeqCounter(state_dir / f"{t.id}.seq"))
+            for t in config.targets
+        }
+        self._limit = asyncio.Semaphore(config.runner.concurrency)
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._status_topic = topic(self.campus, config.runner.id, "status", self.root)
+        self.checks_total = 0
+        self.stop_reason = "stopped"
+        self._client: mqtt.Client | None = None
+
+    # -- MQTT ----------------------------------------------------------------------------------
+    def _status(self, device: str, state: str, reason: str | None, interval: int | None) -> bytes:
+        return encode(
+            Status(
+                campus=self.campus,
+                device=device,
+                ts=time.time(),
+                state=state,  # type: ignore[arg-type]
+                reason=reason,
+                interval=interval,
+                agent=RUNNER_NAME,
+            )
+        )
+
+    def _make_client(self) -> mqtt.Client:
+        m = self.config.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"campusmon-probe-{self.campus}-{self.config.runner.id}",
+            protocol=mqtt.MQTTv5,
+        )
+        if m.username:
+            client.username_pw_set(m.username, m.password)
+        if m.tls_ca is not None:
+            client.tls_set(
+                ca_certs=str(m.tls_ca),
+                certfile=str(m.tls_cert) if m.tls_cert else None,
+                keyfile=str(m.tls_key) if m.tls_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        # the will covers the runner's own id only: targets keep their last observed state
+        client.will_set(self._status_topic, self._status(self.config.runner.id, "lost", None, None), 1, True)
+        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client.max_queued_messages_set(50_000)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            _log.error("broker refused the connection: %s", reason)
+            return
+        _log.info(
+            "connected to %s:%s as %s/%s",
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+            self.campus,
+            self.config.runner.id,
+        )
+        client.publish(self._status_topic, self._status(self.config.runner.id, "online", None, None), 1, True)
+        with self._lock:
+            known = [(s.target, s.status, s.status_reason) for s in self.targets.values() if s.status]
+        for target, state, why in known:  # a broker that lost its retained store learns them again
+            self._publish_status(target, state, why)
+        self._connected.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
+    ) -> None:
+        self._connected.clear()
+        _log.warning("disconnected from broker (%s)", reason)
+
+    def _publish(self, topic_: str, payload: bytes, retain: bool = False) -> None:
+        if self._client is None:
+            return
+        info = self._client.publish(topic_, payload, qos=1, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            _log.warning("message on %s not queued: %s", topic_, mqtt.error_string(info.rc))
+
+    def _publish_status(self, target: TargetSettings, state: str, reason: str | None) -> None:
+        self._publish(
+            topic(self.campus, target.id, "status", self.root),
+            self._status(target.id, state, reason, target.interval),
+            retain=True,
+        )
+
+    # -- results -------------------------------------------------------------------------------
+    def record(self, st: TargetState, result: ProbeResult) -> None:
+        """Turn one result into status (on change), metrics (always) and inventory (on change)."""
+        t = st.target
+        now = time.time()
+        result.groups.setdefault("probe", result.probe_group())
+        st.last = result
+        st.checks += 1
+        self.checks_total += 1
+        reachable = result.reachable
+        if reachable is False:
+            st.misses += 1
+        elif reachable:
+            st.misses = 0
+        # one lost UDP answer is not a dead switch: `lost` after `lost_after` silent checks in a row
+        if reachable or (reachable is False and st.misses >= t.lost_after):
+            state = "online" if reachable else "lost"
+            reason = None if reachable else f"{result.code}: {result.message}"[:200]
+            with self._lock:
+                changed = state != st.status
+                st.status, st.status_reason = state, reason
+            if changed:
+                (_log.info if reachable else _log.warning)("%s is %s (%s)", t.id, state, result.message)
+                self._publish_status(t, state, reason)
+        unavailable = {} if result.ok or reachable else {result.kind: f"{result.code}: {result.message}"}
+        metrics = Metrics(
+            campus=self.campus,
+            device=t.id,
+            ts=now,
+            seq=st.seq.take(),
+            interval=t.interval,
+            metrics=result.groups,
+            unavailable=unavailable,
+        )
+        self._publish(
+            topic(self.campus, t.id, "metrics", self.root),
+            encode(metrics, compress=self.config.runner.compress),
+        )
+        if result.inventory is not None:
+            h = inventory_hash(result.inventory)
+            if h != st.inventory_hash or now - st.inventory_sent_at >= INVENTORY_REFRESH_SECONDS:
+                inv = Inventory(
+                    campus=self.campus,
+                    device=t.id,
+                    ts=now,
+                    hash=h,
+                    identity=result.identity,
+                    inventory=result.inventory,
+                )
+                self._publish(
+                    topic(self.campus, t.id, "inventory", self.root),
+                    encode(inv, compress=self.config.runner.compress),
+                    retain=True,
+                )
+                st.inventory_hash, st.inventory_sent_at = h, now
+
+    async def check(self, st: TargetState) -> ProbeResult:
+        """One bounded check: the timeout and any error become result codes."""
+        started = self.clock()
+        async with self._limit:
+            try:
+                return await asyncio.wait_for(st.probe.check(), timeout=st.target.timeout)
+            except TimeoutError:
+                return ProbeResult(
+                    st.target.kind,
+                    "timeout",
+                    f"no result within {st.target.timeout:g} s",
+                    self.clock() - started,
+                )
+            except CHECK_ERRORS as exc:
+                _log.warning("check of %s failed unexpectedly: %s: %s", st.target.id, type(exc).__name__, exc)
+                return ProbeResult(
+                    st.target.kind, "protocol_error", f"{type(exc).__name__}: {exc}", self.clock() - started
+                )
+
+    async def check_once(self) -> dict[str, ProbeResult]:
+        ids = list(self.targets)
+        results = await asyncio.gather(*(self.check(self.targets[i]) for i in ids))
+        for i, r in zip(ids, results, strict=True):
+            self.record(self.targets[i], r)
+        return dict(zip(ids, results, strict=True))
+
+    async def _schedule(self, st: TargetState, stop: asyncio.Event) -> None:
+        interval = st.target.interval
+        jitter = self.config.runner.jitter
+        # spread first checks so a hundred switches are not polled in the same millisecond
+        next_at = self.clock() + self.rng.uniform(0, jitter * interval)
+        while not stop.is_set():
+            delay = next_at - self.clock()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                    return
+                except TimeoutError:
+                    pass
+            result = await self.check(st)
+            try:
+                self.record(st, result)
+            except (OSError, ValueError) as exc:  # a full disk for the seq file must not end the schedule
+                _log.error("cannot publish the result of %s: %s", st.target.id, exc)
+            next_at += interval * (1 + self.rng.uniform(-jitter, jitter))
+            # fell behind (slow checks, overload): do not burst to catch up
+            next_at = max(next_at, self.clock())
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def connect(self) -> None:
+        m = self.config.mqtt
+        self._client = self._make_client()
+        self._client.connect_async(m.host, m.port, keepalive=m.keepalive)
+        self._client.loop_start()
+
+    def disconnect(self, reason: str) -> None:
+        if self._client is None:
+            return
+        if self._connected.is_set():
+            info = self._client.publish(
+                self._status_topic, self._status(self.config.runner.id, "shutdown", reason, None), 1, True
+            )
+            try:
+                info.wait_for_publish(timeout=5)
+            except (RuntimeError, ValueError) as exc:
+                _log.warning("shutdown status not confirmed: %s", exc)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._client = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.connect()
+        _log.info("probing %d targets for campus %s", len(self.targets), self.campus)
+        tasks = [
+            asyncio.create_task(self._schedule(st, stop), name=f"probe-{i}") for i, st in self.targets.items()
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.get_running_loop().run_in_executor(None, self.disconnect, self.stop_reason)
+
+
+def run_forever(config: ProbeConfig) -> None:
+    """The `campusmon probe run` process: SIGTERM/SIGINT stop it cleanly."""
+
+    async def main() -> None:
+        runner = ProbeRunner(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+
+            def handler(s: signal.Signals = sig) -> None:
+                runner.stop_reason = f"signal {s.name}"
+                stop.set()
+
+            with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C raises KeyboardInterrupt
+                loop.add_signal_handler(sig, handler)
+        await runner.run(stop)
+
+    asyncio.run(main())
