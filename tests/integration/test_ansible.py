@@ -16,7 +16,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +60,7 @@ def test_ansible_lint_and_syntax_check() -> None:
         [tool("ansible-lint"), "deploy/ansible"],
         cwd=REPO,
         env=ansible_env(),
+        check=False,
         capture_output=True,
         text=True,
         timeout=300,
@@ -71,6 +71,7 @@ def test_ansible_lint_and_syntax_check() -> None:
         [tool("ansible-playbook"), "--syntax-check", "-i", "inventories/example", "site.yml"],
         cwd=ANSIBLE_DIR,
         env=ansible_env(),
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
@@ -79,7 +80,12 @@ def test_ansible_lint_and_syntax_check() -> None:
 
 
 class Rollout:
-    """A localhost inventory (broker, server, PCs) in tmp_path, and runs of site.yml against it."""
+    """A localhost inventory in tmp_path, and runs of site.yml against it.
+
+    Two campuses: `main` connects to the central broker (with the server), `east` has its own
+    broker bridged to the central one. Every host is this machine (`connection: local`), each with
+    its own paths, ports and service names.
+    """
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp = tmp_path
@@ -87,12 +93,14 @@ class Rollout:
         self.inventory = tmp_path / "inventory"
         self.credentials = self.inventory / "credentials"
         self.port = free_port()
-        self.pcs: list[str] = []
+        self.east_port = free_port()
+        self.pcs: dict[str, str] = {}  # device -> campus
         self.run_dir = self.prefix / "var/lib/campusmon/run"
 
-    def agent_vars(self, name: str) -> dict[str, Any]:
-        # several agents on one machine: each gets its own config, state and service name
+    def agent_vars(self, name: str, campus: str) -> dict[str, Any]:
         return {
+            "campusmon_campus": campus,
+            "campusmon_mqtt_port": self.east_port if campus == "east" else self.port,
             "campusmon_agent_config_dir": f"{self.prefix}/etc/campusmon/agents/{name}",
             "campusmon_agent_state_dir": f"{self.prefix}/var/lib/campusmon-agent/{name}",
             "campusmon_agent_service_name": f"campusmon-agent-{name}",
@@ -107,7 +115,6 @@ class Rollout:
             "campusmon_prefix": str(self.prefix),
             "campusmon_init_system": "process",
             "campusmon_credentials_dir": str(self.credentials),
-            "campusmon_campus": CAMPUS,
             "campusmon_mqtt_host": "127.0.0.1",
             "campusmon_mqtt_central_host": "127.0.0.1",
             "campusmon_mqtt_port": self.port,
@@ -127,17 +134,25 @@ class Rollout:
             "campusmon_agent_pip_requirement": f"{REPO}[agent]",
             "campusmon_agent_interval": 2,
         }
+        central = {"campusmon_broker_campuses": [CAMPUS], "campusmon_broker_address": "127.0.0.1"}
+        east = {
+            "campusmon_campus": "east",
+            "campusmon_broker_campuses": ["east"],
+            "campusmon_broker_bridge_to": "broker",
+            "campusmon_broker_server_username": "",
+            "campusmon_broker_tls_port": self.east_port,
+            "campusmon_broker_config_dir": f"{self.prefix}/etc/campusmon/broker-east",
+            "campusmon_broker_data_dir": f"{self.prefix}/var/lib/campusmon/broker-east",
+            "campusmon_broker_service_name": "campusmon-broker-east",
+        }
+        pcs = {pc: self.agent_vars(pc, campus) for pc, campus in self.pcs.items()}
         inventory = {
             "all": {
                 "vars": common,
                 "children": {
-                    "campusmon_brokers": {"hosts": {"broker": {"campusmon_broker_campuses": [CAMPUS]}}},
+                    "campusmon_brokers": {"hosts": {"broker": central, "broker-east": east}},
                     "campusmon_server": {"hosts": {"server": None}},
-                    "campusmon_agents": {
-                        "children": {
-                            "campusmon_pcs": {"hosts": {pc: self.agent_vars(pc) for pc in self.pcs}}
-                        }
-                    },
+                    "campusmon_agents": {"children": {"campusmon_pcs": {"hosts": pcs}}},
                 },
             }
         }
@@ -153,6 +168,7 @@ class Rollout:
             [tool("ansible-playbook"), "-i", str(self.inventory), "site.yml"],
             cwd=ANSIBLE_DIR,
             env=env,
+            check=False,
             capture_output=True,
             text=True,
             timeout=600,
@@ -160,7 +176,7 @@ class Rollout:
         try:
             result: dict[str, Any] = json.loads(proc.stdout[proc.stdout.index("{") :])
         except ValueError:
-            pytest.fail(f"ansible-playbook printed no JSON (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+            pytest.fail(f"no JSON from ansible-playbook (rc {proc.returncode}): {proc.stdout} {proc.stderr}")
         if proc.returncode != 0:
             failed = [
                 (task["task"]["name"], host, res.get("msg") or res.get("stderr") or res)
@@ -219,7 +235,7 @@ def device_row(rollout: Rollout, device: str) -> dict[str, Any] | None:
     return None
 
 
-def publish_as(rollout: Rollout, user: str, topic: str) -> ReasonCode:
+def publish_as(rollout: Rollout, port: int, user: str, topic: str) -> ReasonCode:
     """Publish one QoS 1 message over TLS with `user`'s generated credentials; the PUBACK's reason."""
     done = threading.Event()
     connected = threading.Event()
@@ -238,7 +254,7 @@ def publish_as(rollout: Rollout, user: str, topic: str) -> ReasonCode:
 
     client.on_connect = on_connect
     client.on_publish = on_publish
-    client.connect("127.0.0.1", rollout.port, keepalive=30)
+    client.connect("127.0.0.1", port, keepalive=30)
     client.loop_start()
     try:
         assert connected.wait(10), "no CONNACK"
@@ -251,24 +267,37 @@ def publish_as(rollout: Rollout, user: str, topic: str) -> ReasonCode:
         client.loop_stop()
 
 
+def users_of(passwd: Path) -> set[str]:
+    return {line.split(":")[0] for line in passwd.read_text().splitlines() if ":" in line}
+
+
+def reports_arrived(rollout: Rollout, device: str) -> bool:
+    return wait_until(
+        lambda: (row := device_row(rollout, device)) is not None and row["last_seq"] is not None,
+        timeout=90,
+        every=1.0,
+    )
+
+
+SERVICES = ("campusmon-broker", "campusmon-broker-east", "campusmon-server", "campusmon-agent-pc-1")
+
+
 def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
         pytest.fail("mosquitto is not installed (apt-get install -y mosquitto)")
     rollout = Rollout(tmp_path)
-    rollout.pcs = ["pc-1"]
+    rollout.pcs = {"pc-1": CAMPUS}
     try:
         # first run: everything installed and started
         first = rollout.run()
         assert first["stats"]["broker"]["changed"] > 0
-        for service in ("campusmon-broker", "campusmon-server", "campusmon-agent-pc-1"):
+        for service in SERVICES:
             os.kill(rollout.pid(service), 0)
+        pc1_password = rollout.password("pc-1")
+        ca = (rollout.credentials / "tls/ca.crt").read_bytes()
 
         # the agent's reports reach the server through the TLS broker with its generated password
-        assert wait_until(
-            lambda: (row := device_row(rollout, "pc-1")) is not None and row["last_seq"] is not None,
-            timeout=60,
-            every=1.0,
-        ), "no report of pc-1 reached the server"
+        assert reports_arrived(rollout, "pc-1"), "no report of pc-1 reached the server"
         row = device_row(rollout, "pc-1")
         assert row is not None and row["campus"] == CAMPUS and row["state"] == "online"
 
@@ -276,48 +305,56 @@ def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
         second = rollout.run()
         assert {h: s["changed"] for h, s in second["stats"].items()} == {
             "broker": 0,
+            "broker-east": 0,
             "server": 0,
             "pc-1": 0,
         }, changed_tasks(second)
 
-        # a new PC: one inventory entry; only its credential (and a broker reload) change elsewhere
-        pids = {s: rollout.pid(s) for s in ("campusmon-broker", "campusmon-server", "campusmon-agent-pc-1")}
-        passwd = rollout.prefix / "etc/campusmon/broker/passwd"
-        users_before = {line.split(":")[0] for line in passwd.read_text().splitlines() if ":" in line}
-        rollout.pcs.append("pc-2")
+        # a new PC on the east campus: one inventory entry; elsewhere only the east broker's
+        # password file changes (and the broker reloads it); no service restarts
+        pids = {s: rollout.pid(s) for s in SERVICES}
+        central_passwd = rollout.prefix / "etc/campusmon/broker/passwd"
+        east_passwd = rollout.prefix / "etc/campusmon/broker-east/passwd"
+        central_users, east_users = users_of(central_passwd), users_of(east_passwd)
+        rollout.pcs["pc-2"] = "east"
         third = rollout.run()
         changed = changed_tasks(third)
-        assert "server" not in changed and "pc-1" not in changed, changed
-        assert sorted(changed["broker"]) == ["Reload campusmon broker", "Write the password file"
-                                             " (one generated password per user, kept on the controller)"]
-        assert changed["pc-2"], "the new PC was not set up"
+        assert set(changed) == {"broker-east", "pc-2"}, changed
+        assert sorted(changed["broker-east"]) == [
+            "Reload campusmon broker",
+            "Write the password file (one generated password per user, kept on the controller)",
+        ], changed
         assert pids == {s: rollout.pid(s) for s in pids}, "a service was restarted"
-        users_after = {line.split(":")[0] for line in passwd.read_text().splitlines() if ":" in line}
-        assert users_after - users_before == {"pc-2"}
-        assert wait_until(
-            lambda: (row := device_row(rollout, "pc-2")) is not None and row["last_seq"] is not None,
-            timeout=60,
-            every=1.0,
-        ), "no report of pc-2 reached the server"
+        assert users_of(east_passwd) - east_users == {"pc-2"}
+        assert users_of(central_passwd) == central_users
+
+        # pc-2 reports through its campus broker and the bridge to the central broker
+        assert reports_arrived(rollout, "pc-2"), "no report of pc-2 reached the server over the bridge"
+        row = device_row(rollout, "pc-2")
+        assert row is not None and row["campus"] == "east"
 
         # ACL: pc-2 may write its own topics, not pc-1's (MQTT v5 PUBACK 135, not authorized)
-        own = publish_as(rollout, "pc-2", f"campusmon/{CAMPUS}/pc-2/events")
+        own = publish_as(rollout, rollout.east_port, "pc-2", "campusmon/east/pc-2/events")
         assert not own.is_failure, own
-        other = publish_as(rollout, "pc-2", f"campusmon/{CAMPUS}/pc-1/metrics")
-        assert other.value == 135, other
-        first_pc_pw = rollout.password("pc-1")
-        assert first_pc_pw != rollout.password("pc-2")
+        for topic in ("campusmon/east/pc-1/metrics", f"campusmon/{CAMPUS}/pc-1/metrics"):
+            denied = publish_as(rollout, rollout.east_port, "pc-2", topic)
+            assert denied.value == 135, (topic, denied)
+        # and on the central broker the server only reads
+        denied = publish_as(rollout, rollout.port, "campusmon-server", f"campusmon/{CAMPUS}/pc-1/metrics")
+        assert denied.value == 135, denied
+        assert rollout.password("pc-2") != pc1_password
 
-        # credentials are generated once and kept: the re-runs did not touch pc-1's
-        assert rollout.password("pc-1") == first_pc_pw
+        # credentials and the CA are generated once and kept across runs
+        assert rollout.password("pc-1") == pc1_password
+        assert (rollout.credentials / "tls/ca.crt").read_bytes() == ca
 
         # unit files for production (systemd) are written too: systemd-analyze checks them
         analyze = shutil.which("systemd-analyze")
         if analyze:
             units = sorted((rollout.prefix / "etc/systemd/system").glob("*.service"))
-            assert len(units) == 4
+            assert len(units) == 5
             verify = subprocess.run(
-                [analyze, "verify", *map(str, units)], capture_output=True, text=True, timeout=60
+                [analyze, "verify", *map(str, units)], capture_output=True, text=True, timeout=60, check=False
             )
             assert verify.returncode == 0, verify.stdout + verify.stderr
     finally:
