@@ -335,32 +335,36 @@ def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
             "pc-1": 0,
         }, changed_tasks(second)
 
-        # a new PC on the east campus: one inventory entry; elsewhere only the east broker's
-        # password file changes (and the broker reloads it); no service restarts
+        # two new PCs, one per campus: one inventory entry each; elsewhere only the password file of
+        # their campus's broker changes (and that broker reloads it); no service restarts
         pids = {s: rollout.pid(s) for s in SERVICES}
         central_passwd = rollout.prefix / "etc/campusmon/broker/passwd"
         east_passwd = rollout.prefix / "etc/campusmon/broker-east/passwd"
         central_users, east_users = users_of(central_passwd), users_of(east_passwd)
-        rollout.pcs["pc-2"] = "east"
+        rollout.pcs.update({"pc-2": "east", "pc-3": CAMPUS})
         third = rollout.run()
         changed = changed_tasks(third)
-        assert set(changed) == {"broker-east", "pc-2"}, changed
-        assert sorted(changed["broker-east"]) == [
-            "Reload campusmon broker",
-            "Write the password file (one generated password per user, kept on the controller)",
-        ], changed
+        assert set(changed) == {"broker", "broker-east", "pc-2", "pc-3"}, changed
+        for broker in ("broker", "broker-east"):
+            assert sorted(changed[broker]) == [
+                "Reload campusmon broker",
+                "Write the password file (one generated password per user, kept on the controller)",
+            ], changed
         assert pids == {s: rollout.pid(s) for s in pids}, "a service was restarted"
         assert users_of(east_passwd) - east_users == {"pc-2"}
-        assert users_of(central_passwd) == central_users
+        assert users_of(central_passwd) - central_users == {"pc-3"}
 
-        # pc-2 reports through its campus broker and the bridge to the central broker
-        assert reports_arrived(rollout, "pc-2"), "no report of pc-2 reached the server over the bridge"
-        row = device_row(rollout, "pc-2")
-        assert row is not None and row["campus"] == "east"
+        # reports arrive, pc-2's through its campus broker and the bridge to the central broker
+        for device, campus in (("pc-2", "east"), ("pc-3", CAMPUS)):
+            assert reports_arrived(rollout, device), f"no report of {device} reached the server"
+            row = device_row(rollout, device)
+            assert row is not None and row["campus"] == campus
 
-        # ACL: pc-2 may write its own topics, not pc-1's (MQTT v5 PUBACK 135, not authorized)
-        own = publish_as(rollout, rollout.east_port, "pc-2", "campusmon/east/pc-2/events")
+        # ACL: a device may write its own topics, not another device's (MQTT v5 PUBACK 135)
+        own = publish_as(rollout, rollout.port, "pc-3", f"campusmon/{CAMPUS}/pc-3/events")
         assert not own.is_failure, own
+        denied = publish_as(rollout, rollout.port, "pc-3", f"campusmon/{CAMPUS}/pc-1/metrics")
+        assert denied.value == 135, denied
         for topic in ("campusmon/east/pc-1/metrics", f"campusmon/{CAMPUS}/pc-1/metrics"):
             denied = publish_as(rollout, rollout.east_port, "pc-2", topic)
             assert denied.value == 135, (topic, denied)
@@ -372,7 +376,7 @@ def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
         # and on the central broker the server only reads
         denied = publish_as(rollout, rollout.port, "campusmon-server", f"campusmon/{CAMPUS}/pc-1/metrics")
         assert denied.value == 135, denied
-        assert rollout.password("pc-2") != pc1_password
+        assert len({rollout.password(pc) for pc in ("pc-1", "pc-2", "pc-3")}) == 3
 
         # credentials and the CA are generated once and kept across runs
         assert rollout.password("pc-1") == pc1_password
@@ -382,7 +386,7 @@ def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
         analyze = shutil.which("systemd-analyze")
         if analyze:
             units = sorted((rollout.prefix / "etc/systemd/system").glob("*.service"))
-            assert len(units) == 5
+            assert len(units) == 6
             verify = subprocess.run(
                 [analyze, "verify", *map(str, units)], capture_output=True, text=True, timeout=60, check=False
             )
