@@ -50,5 +50,33 @@ def setup_logging(level: str) -> None:
     )
 
 
+#: top-level package -> the extra that installs it, for a clear error on a partial install
+EXTRA_FOR = {
+    "sqlalchemy": "server",
+    "alembic": "server",
+    "rich": "server",
+    "openpyxl": "server",
+    "qrcode": "server",
+    "PIL": "server",
+    "lxml": "server",
+    "pysnmp": "probes",
+    "pyasn1": "probes",
+    "cryptography": "probes",
+    "psutil": "agent",
+    "paho": "agent",
+}
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_FOR.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        typer.echo(
+            f"error: this command needs campusmon[{extra}] ({exc.name} is not installed): "
+            f"pip install 'campusmon[{extra}]'",
+            err=True,
+        )
+        raise SystemExit(3) from None
