@@ -8,9 +8,10 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,6 +59,20 @@ class RateLimitedLog:
         return n < self.per_minute
 
 
+@dataclass(frozen=True, slots=True)
+class _Liveness:
+    """What the newest report of a device says about it, not yet written to its row."""
+
+    seen: datetime
+    interval: int
+    seq: int
+    report_ts: datetime
+
+
+#: reports whose liveness is held in memory before a write is forced (it is also written every sweep)
+LIVENESS_BATCH = 500
+
+
 class Ingestor:
     """Handles one MQTT message at a time (from one worker thread); never raises on bad input.
 
@@ -96,6 +111,9 @@ class Ingestor:
         )
         self.thresholds = ThresholdEvaluator(config.rules.thresholds)
         self.counters: Counter[str] = Counter()
+        #: device row ids, and the liveness of reports not yet written (see flush_liveness)
+        self._device_ids: dict[tuple[str, str], int] = {}
+        self._liveness: dict[int, _Liveness] = {}
         self._lock = threading.Lock()
         self._reject_log = RateLimitedLog(config.ingest.reject_log_per_minute)
         self.root = config.broker.root
@@ -450,6 +468,7 @@ class Ingestor:
         """Expected hours (should be on), stale reports, held device-down tickets, flapping settled."""
         now_ts = self.clock() if now_ts is None else now_ts
         now = _dt(now_ts)
+        self.flush_liveness()  # the stale-report check below reads last_seen
         self.tickets.settle_flapping(now)
         hold = self.config.rules.group_hold_seconds
         with self.db.session() as s:
@@ -530,18 +549,73 @@ class Ingestor:
         )
         self._note_opened(opened.created, opened.ticket_id, summary)
 
+    # -- liveness, written behind ----------------------------------------------------------------
+    def _note_liveness(self, m: Metrics, now: datetime) -> None:
+        """Last seen / last seq of a device: one ORM write for a new device, then batched updates."""
+        key = (m.campus, m.device)
+        dev_id = self._device_ids.get(key)
+        if dev_id is None:
+            with self.db.session() as s:
+                dev = self._device(s, m.campus, m.device, now)
+                dev.last_seen = now
+                dev.interval_s = m.interval
+                if dev.last_seq is None or m.seq > dev.last_seq:
+                    dev.last_seq = m.seq
+                    dev.last_report_ts = _dt(m.ts)
+                s.flush()
+                self._device_ids[key] = dev.id
+            return
+        prev = self._liveness.get(dev_id)
+        if prev is not None and prev.seq > m.seq:  # a replay behind a newer report
+            self._liveness[dev_id] = _Liveness(now, m.interval, prev.seq, prev.report_ts)
+        else:
+            self._liveness[dev_id] = _Liveness(now, m.interval, m.seq, _dt(m.ts))
+        if len(self._liveness) >= LIVENESS_BATCH:
+            self.flush_liveness()
+
+    def flush_liveness(self) -> None:
+        """Write the held liveness in one statement; times and seqs only ever move forward."""
+        if not self._liveness:
+            return
+        rows = [
+            {
+                "b_id": i,
+                "b_seen": lv.seen,
+                "b_interval": lv.interval,
+                "b_seq": lv.seq,
+                "b_report": lv.report_ts,
+            }
+            for i, lv in self._liveness.items()
+        ]
+        # typed parameters: the dialect then stores times exactly as the ORM does
+        seen = bindparam("b_seen", type_=Device.__table__.c.last_seen.type)
+        seq = bindparam("b_seq", type_=Device.__table__.c.last_seq.type)
+        report = bindparam("b_report", type_=Device.__table__.c.last_report_ts.type)
+        interval = bindparam("b_interval", type_=Device.__table__.c.interval_s.type)
+        newer_seq = or_(Device.last_seq.is_(None), Device.last_seq < seq)
+        stmt = (
+            update(Device)
+            .where(Device.id == bindparam("b_id"))
+            .values(
+                last_seen=case(
+                    (or_(Device.last_seen.is_(None), Device.last_seen < seen), seen), else_=Device.last_seen
+                ),
+                interval_s=interval,
+                last_seq=case((newer_seq, seq), else_=Device.last_seq),
+                last_report_ts=case((newer_seq, report), else_=Device.last_report_ts),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        with self.db.engine.begin() as conn:
+            conn.execute(stmt, rows)
+        self._liveness.clear()
+
     # -- reports, inventory, events ----------------------------------------------------------------
     def _metrics(self, m: Metrics, received: float) -> str:
         if not self.metrics.record(m, received):
             return "duplicate_report"
         now = _dt(received)
-        with self.db.session() as s:
-            dev = self._device(s, m.campus, m.device, now)
-            dev.last_seen = now
-            dev.interval_s = m.interval
-            if dev.last_seq is None or m.seq > dev.last_seq:
-                dev.last_seq = m.seq
-                dev.last_report_ts = _dt(m.ts)
+        self._note_liveness(m, now)
         if (m.campus, m.device) in self._stale:
             self._stale.discard((m.campus, m.device))
             self.tickets.resolve_auto(

@@ -142,6 +142,11 @@ class Server:
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(timeout=10)
+        if self.ingestor is not None and not (self._worker is not None and self._worker.is_alive()):
+            try:
+                self.ingestor.flush_liveness()
+            except (OperationalError, sqlite3.OperationalError) as exc:
+                _log.warning("last-seen times not written at stop: %s", exc)
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.metrics is not None:
