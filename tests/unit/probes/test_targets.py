@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from campusmon.config import ConfigError
-from campusmon.probes.config import ASSET_TYPES, ProbeConfig, build_probe_config
+from campusmon.probes.config import ASSET_TYPES, ProbeConfig, TargetSettings, build_probe_config
 from campusmon.probes.runner import ProbeRunner
 from campusmon.probes.targets import (
     AssetEntry,
@@ -201,22 +201,21 @@ def test_target_files_reload_on_change_and_keep_targets_of_a_broken_file(tmp_pat
 
 
 class _Source:
-    def __init__(self) -> None:
+    def __init__(self, config: ProbeConfig) -> None:
         self.next: list[AssetEntry] | None = None
-        self.config: ProbeConfig | None = None
+        self.config = config
 
-    def poll(self):  # type: ignore[no-untyped-def]
+    def poll(self) -> list[TargetSettings] | None:
         got, self.next = self.next, None
-        return None if got is None else asset_targets(got, self.config)  # type: ignore[arg-type]
+        return None if got is None else asset_targets(got, self.config)
 
 
-def test_runner_adds_changes_and_retires_targets(tmp_path: Path) -> None:
+def test_runner_adds_changes_and_retires_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     c = cfg(tmp_path, targets=[{"id": "web", "kind": "tcp", "host": "10.0.0.1", "tcp": {"port": 80}}])
-    src = _Source()
-    src.config = c
+    src = _Source(c)
     runner = ProbeRunner(c, sources=[src])
     statuses: list[tuple[str, str, str | None]] = []
-    runner._publish_status = lambda t, state, reason: statuses.append((t.id, state, reason))  # type: ignore[method-assign]
+    monkeypatch.setattr(runner, "_publish_status", lambda t, state, why: statuses.append((t.id, state, why)))
     assert runner.poll_sources() is None
     src.next = [AssetEntry("sw-a1", "switch", "10.0.0.5"), AssetEntry("pr-1", "printer", "10.0.0.8")]
     wanted = runner.poll_sources()
