@@ -167,3 +167,15 @@ def test_server_probes_section(tmp_path: Path) -> None:
         load_server_config(server_toml)
     server_toml.write_text("[probes]\nenabled = false\n[probes.settings.runer]\n", encoding="utf-8")
     assert load_server_config(server_toml).probes.enabled is False
+
+
+def test_sample_server_probes_section_loads(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "server" / "sample-server.toml").read_text(encoding="utf-8")
+    block = text[text.index("# [probes]") :]
+    lines = [ln[2:] for ln in block.splitlines() if ln.startswith("# ") and "=" in ln or ln == "# [probes]"]
+    uncommented = [ln for ln in lines if not ln.startswith(("config", "#"))]
+    section = "\n".join(uncommented).replace("enabled = false", "enabled = true")
+    f = tmp_path / "server.toml"
+    f.write_text(f'[storage]\ndata_dir = "{tmp_path}"\n{section}\n', encoding="utf-8")
+    cfg = load_server_config(f)
+    assert (cfg.probes.enabled, cfg.probes.campus, cfg.probes.register_targets) == (True, "main", True)
