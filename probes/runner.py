@@ -164,7 +164,7 @@ class ProbeRunner:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
     ) -> None:
         self._connected.clear()
-        _log.warning("disconnected from broker (%s)", reason)
+        (_log.warning if reason.is_failure else _log.info)("disconnected from broker (%s)", reason)
 
     def _publish(self, topic_: str, payload: bytes, retain: bool = False) -> None:
         if self._client is None:
