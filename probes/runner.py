@@ -302,10 +302,12 @@ class ProbeRunner:
         """Start new targets, restart changed ones, and retire those no longer wanted: a retired
         target says `shutdown` (a clean stop is never a fault) instead of going silent."""
         new = {t.id: t for t in wanted}
+        gone = [i for i in self.targets if i not in new]
+        changed = [i for i, t in new.items() if i in self.targets and self.targets[i].target != t]
+        added = [i for i in new if i not in self.targets]
+        # built first: a seq file that cannot be created leaves the running targets as they were
+        fresh = {i: self._state(new[i]) for i in changed + added}
         with self._lock:
-            gone = [i for i in self.targets if i not in new]
-            changed = [i for i, t in new.items() if i in self.targets and self.targets[i].target != t]
-            added = [i for i in new if i not in self.targets]
             for i in gone + changed:
                 task = self._tasks.pop(i, None)
                 if task is not None:
@@ -313,11 +315,8 @@ class ProbeRunner:
             retired = [self.targets.pop(i) for i in gone]
             for i in changed:
                 old = self.targets[i]
-                st = self._state(new[i])
-                st.status, st.status_reason, st.inventory_hash = old.status, old.status_reason, None
-                self.targets[i] = st
-            for i in added:
-                self.targets[i] = self._state(new[i])
+                fresh[i].status, fresh[i].status_reason = old.status, old.status_reason
+            self.targets.update(fresh)
         for st in retired:
             self._publish_status(st.target, "shutdown", "no longer a probe target")
         if stop is not None:
@@ -341,9 +340,12 @@ class ProbeRunner:
                 return
             except TimeoutError:
                 pass
-            wanted = await loop.run_in_executor(None, self.poll_sources)
-            if wanted is not None and not stop.is_set():
-                self.apply_targets(wanted, stop)
+            try:
+                wanted = await loop.run_in_executor(None, self.poll_sources)
+                if wanted is not None and not stop.is_set():
+                    self.apply_targets(wanted, stop)
+            except (OSError, ValueError) as exc:  # keep probing what runs; try again next time
+                _log.error("cannot apply new targets: %s", exc)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def connect(self) -> None:

@@ -230,3 +230,13 @@ def test_runner_adds_changes_and_retires_targets(tmp_path: Path, monkeypatch: py
     st = runner.targets["sw-a1"]
     assert st.target.host == "10.0.0.6" and st.probe is not old_probe and st.status == "online"
     assert statuses == [("pr-1", "shutdown", "no longer a probe target")]
+
+
+def test_targets_that_cannot_start_leave_the_running_ones_alone(tmp_path: Path) -> None:
+    c = cfg(tmp_path, targets=[{"id": "web", "kind": "tcp", "host": "10.0.0.1", "tcp": {"port": 80}}])
+    runner = ProbeRunner(c)
+    (tmp_path / "state" / "sw-a1.seq").mkdir()  # its seq file cannot be read
+    web = runner.targets["web"]
+    with pytest.raises(OSError):
+        runner.apply_targets([*asset_targets([AssetEntry("sw-a1", "switch", "10.0.0.5")], c)])
+    assert runner.targets == {"web": web}
