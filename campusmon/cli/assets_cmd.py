@@ -509,8 +509,8 @@ def probe_targets(
     config: Path | None = ConfigOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Devices a campus's probe runner should check: in-use assets with an IP address, as `[[assets]]`
-    the runner turns into SNMP, ICMP or TCP checks (see docs/en/probes.md)."""
+    """Devices a campus's probe runner should check: in-use assets with an IP address, written as
+    a targets file (assets tables) the runner turns into SNMP, ICMP or TCP checks (docs/en/probes.md)."""
     import dataclasses
 
     from sqlalchemy import select
