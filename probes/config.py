@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from campusmon.agent.config import MqttSettings
-from campusmon.config import ConfigError, load
+from campusmon.config import ConfigError, apply_env, build, did_you_mean, read_toml
 from campusmon.contract import ID_PATTERN, ID_RE
 
 from .ifmib import PORT_CLASSES
@@ -173,8 +175,15 @@ class RunnerSettings:
     jitter: float = 0.1
     compress: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: more targets: TOML files with `[[targets]]` and/or `[[assets]]` (e.g. written by
+    #: `campusmon assets probe-targets`); re-read when they change, without a restart
+    targets_files: list[Path] = field(default_factory=list)
+    #: how often targets_files (and, in the server, the asset register) are looked at again
+    reload_seconds: float = 60.0
 
     def validate(self) -> None:
+        if not 1 <= self.reload_seconds <= 86400:
+            raise ConfigError("runner.reload_seconds: must be 1..86400")
         for name in ("campus", "id"):
             value = getattr(self, name)
             if not ID_RE.match(value):
@@ -185,6 +194,50 @@ class RunnerSettings:
             raise ConfigError("runner.jitter: must be 0..0.5")
 
 
+#: the register's asset types (server/register/models.py ASSET_TYPES; a test keeps them equal)
+ASSET_TYPES = ("pc", "panel", "switch", "ap", "printer", "projector", "server", "camera", "other")
+RegisterKind = Literal["snmp", "icmp", "tcp"]
+
+
+def default_register_checks() -> dict[str, RegisterKind]:
+    return {
+        "switch": "snmp",
+        "ap": "snmp",
+        "printer": "icmp",
+        "projector": "icmp",
+        "camera": "icmp",
+        "server": "icmp",
+    }
+
+
+@dataclass
+class RegisterSettings:
+    """How assets from the register (in use, with an IP address) become targets."""
+
+    #: asset type -> check; types not listed are not probed
+    checks: dict[str, RegisterKind] = field(default_factory=default_register_checks)
+    #: SNMP credentials for snmp checks: a name in [snmp_profiles]
+    snmp_profile: str = "default"
+    #: port for tcp checks
+    tcp_port: int = 22
+    interval: int = 60
+    timeout: float = 20.0
+    lost_after: int = 2
+
+    def validate(self) -> None:
+        for kind in self.checks:
+            if kind not in ASSET_TYPES:
+                raise ConfigError(
+                    f"register.checks.{kind}: not an asset type{did_you_mean(kind, ASSET_TYPES)}"
+                )
+        if not 1 <= self.tcp_port <= 65535:
+            raise ConfigError(f"register.tcp_port: {self.tcp_port} is not a TCP port")
+
+
+def default_snmp_profiles() -> dict[str, SnmpOptions]:
+    return {"default": SnmpOptions()}
+
+
 @dataclass
 class ProbeConfig:
     runner: RunnerSettings = field(default_factory=RunnerSettings)
@@ -192,9 +245,15 @@ class ProbeConfig:
     school_hours: SchoolHoursSettings = field(default_factory=SchoolHoursSettings)
     #: port class -> regular expression on the port description (ifAlias); first match wins
     port_patterns: dict[str, str] = field(default_factory=default_port_patterns)
+    #: named SNMP credentials (and port, timeouts); a target names one with `snmp_profile`
+    snmp_profiles: dict[str, SnmpOptions] = field(default_factory=default_snmp_profiles)
+    register: RegisterSettings = field(default_factory=RegisterSettings)
     targets: list[TargetSettings] = field(default_factory=list)
 
     def validate(self) -> None:
+        self.snmp_profiles.setdefault("default", SnmpOptions())
+        if self.register.checks and "snmp" in self.register.checks.values():
+            self.profile(self.register.snmp_profile, "register.snmp_profile")
         for cls, pattern in self.port_patterns.items():
             if cls not in PORT_CLASSES:
                 raise ConfigError(f"port_patterns.{cls}: not a port class ({', '.join(PORT_CLASSES)})")
@@ -211,6 +270,48 @@ class ProbeConfig:
     def compiled_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
         return [(cls, re.compile(p)) for cls, p in self.port_patterns.items()]
 
+    def profile(self, name: str, where: str) -> SnmpOptions:
+        try:
+            return self.snmp_profiles[name]
+        except KeyError:
+            hint = did_you_mean(name, self.snmp_profiles)
+            raise ConfigError(f"{where}: no SNMP profile {name!r} in [snmp_profiles]{hint}") from None
+
+
+def build_target(raw: Any, config: ProbeConfig, where: str) -> TargetSettings:
+    """One target from TOML; `snmp_profile = NAME` takes [snmp_profiles.NAME], and the target's own
+    [targets.snmp] keys (a port, a community) override the profile's."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
+    data = dict(raw)
+    name = data.pop("snmp_profile", None)
+    if name is not None:
+        if not isinstance(name, str):
+            raise ConfigError(f"{where}.snmp_profile: expected a string, got {name!r}")
+        if data.get("kind") != "snmp":
+            raise ConfigError(f"{where}.snmp_profile: only snmp targets take an SNMP profile")
+        own = data.get("snmp", {})
+        if not isinstance(own, Mapping):
+            raise ConfigError(f"{where}.snmp: expected a table, got {type(own).__name__}")
+        data["snmp"] = {**dataclasses.asdict(config.profile(name, f"{where}.snmp_profile")), **own}
+    return build(TargetSettings, data, where)
+
+
+def build_probe_config(data: Mapping[str, Any], where: str = "config") -> ProbeConfig:
+    """A ProbeConfig from parsed TOML (targets may name SNMP profiles)."""
+    rest = dict(data)
+    raw_targets = rest.pop("targets", [])
+    try:
+        cfg = build(ProbeConfig, rest)
+        if not isinstance(raw_targets, list):
+            raise ConfigError(f"targets: expected a list of tables, got {type(raw_targets).__name__}")
+        cfg.targets = [build_target(t, cfg, f"targets[{i}]") for i, t in enumerate(raw_targets)]
+        cfg.validate()
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return cfg
+
 
 def load_probe_config(path: Path | None) -> ProbeConfig:
-    return load(ProbeConfig, path)
+    data = read_toml(path) if path is not None else {}
+    return build_probe_config(apply_env(data, ProbeConfig), str(path) if path is not None else "config")

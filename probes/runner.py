@@ -34,6 +34,7 @@ from .config import ProbeConfig, TargetSettings
 from .registry import Probe, ProbeEnv, make_probe
 from .result import ProbeResult
 from .schedule import SchoolHours, school_hours
+from .targets import TargetFiles, TargetSource, merge_targets
 
 _log = logging.getLogger(__name__)
 RUNNER_NAME = f"campusmon-probe/{__version__}"
@@ -72,6 +73,7 @@ class ProbeRunner:
         hours: SchoolHours | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sources: list[TargetSource] | None = None,
     ) -> None:
         self.config = config
         self.campus = config.runner.campus
@@ -81,11 +83,13 @@ class ProbeRunner:
         self.env = ProbeEnv(
             school_hours=hours or school_hours(config.school_hours), patterns=config.compiled_patterns()
         )
-        state_dir = config.runner.state_dir
-        self.targets = {
-            t.id: TargetState(t, make_probe(t, self.env), SeqCounter(state_dir / f"{t.id}.seq"))
-            for t in config.targets
-        }
+        self.targets = {t.id: self._state(t) for t in config.targets}
+        #: where targets beyond config.targets come from (include files, the register)
+        self.sources: list[TargetSource] = list(sources or [])
+        if config.runner.targets_files:
+            self.sources.append(TargetFiles(config))
+        self._extra: list[list[TargetSettings]] = [[] for _ in self.sources]
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._limit = asyncio.Semaphore(config.runner.concurrency)
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -93,6 +97,10 @@ class ProbeRunner:
         self.checks_total = 0
         self.stop_reason = "stopped"
         self._client: mqtt.Client | None = None
+
+    def _state(self, target: TargetSettings) -> TargetState:
+        seq = SeqCounter(self.config.runner.state_dir / f"{target.id}.seq")
+        return TargetState(target, make_probe(target, self.env), seq)
 
     # -- MQTT ----------------------------------------------------------------------------------
     def _status(self, device: str, state: str, reason: str | None, interval: int | None) -> bytes:
@@ -156,7 +164,7 @@ class ProbeRunner:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
     ) -> None:
         self._connected.clear()
-        _log.warning("disconnected from broker (%s)", reason)
+        (_log.warning if reason.is_failure else _log.info)("disconnected from broker (%s)", reason)
 
     def _publish(self, topic_: str, payload: bytes, retain: bool = False) -> None:
         if self._client is None:
@@ -276,6 +284,69 @@ class ProbeRunner:
             # fell behind (slow checks, overload): do not burst to catch up
             next_at = max(next_at, self.clock())
 
+    # -- targets that come and go ----------------------------------------------------------------
+    def poll_sources(self) -> list[TargetSettings] | None:
+        """The wanted targets when a source changed (None: no change). Blocking I/O: run it off-loop."""
+        changed = False
+        for i, source in enumerate(self.sources):
+            got = source.poll()
+            if got is not None:
+                self._extra[i] = got
+                changed = True
+        if not changed:
+            return None
+        extra = [t for part in self._extra for t in part]
+        return merge_targets(self.config.targets, extra, self.config.runner.id)
+
+    def apply_targets(self, wanted: list[TargetSettings], stop: asyncio.Event | None = None) -> None:
+        """Start new targets, restart changed ones, and retire those no longer wanted: a retired
+        target says `shutdown` (a clean stop is never a fault) instead of going silent."""
+        new = {t.id: t for t in wanted}
+        gone = [i for i in self.targets if i not in new]
+        changed = [i for i, t in new.items() if i in self.targets and self.targets[i].target != t]
+        added = [i for i in new if i not in self.targets]
+        # built first: a seq file that cannot be created leaves the running targets as they were
+        fresh = {i: self._state(new[i]) for i in changed + added}
+        with self._lock:
+            for i in gone + changed:
+                task = self._tasks.pop(i, None)
+                if task is not None:
+                    task.cancel()
+            retired = [self.targets.pop(i) for i in gone]
+            for i in changed:
+                old = self.targets[i]
+                fresh[i].status, fresh[i].status_reason = old.status, old.status_reason
+            self.targets.update(fresh)
+        for st in retired:
+            self._publish_status(st.target, "shutdown", "no longer a probe target")
+        if stop is not None:
+            for i in changed + added:
+                self._tasks[i] = asyncio.create_task(self._schedule(self.targets[i], stop), name=f"probe-{i}")
+        if gone or changed or added:
+            _log.info(
+                "targets: %d added, %d changed, %d removed; %d in all",
+                len(added),
+                len(changed),
+                len(gone),
+                len(self.targets),
+            )
+
+    async def _reload(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        every = self.config.runner.reload_seconds
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+                return
+            except TimeoutError:
+                pass
+            try:
+                wanted = await loop.run_in_executor(None, self.poll_sources)
+                if wanted is not None and not stop.is_set():
+                    self.apply_targets(wanted, stop)
+            except (OSError, ValueError) as exc:  # keep probing what runs; try again next time
+                _log.error("cannot apply new targets: %s", exc)
+
     # -- lifecycle -----------------------------------------------------------------------------
     def connect(self) -> None:
         m = self.config.mqtt
@@ -299,18 +370,27 @@ class ProbeRunner:
         self._client = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        if self.sources:
+            wanted = await loop.run_in_executor(None, self.poll_sources)
+            if wanted is not None:
+                self.apply_targets(wanted)
         self.connect()
         _log.info("probing %d targets for campus %s", len(self.targets), self.campus)
-        tasks = [
-            asyncio.create_task(self._schedule(st, stop), name=f"probe-{i}") for i, st in self.targets.items()
-        ]
+        self._tasks = {
+            i: asyncio.create_task(self._schedule(st, stop), name=f"probe-{i}")
+            for i, st in self.targets.items()
+        }
+        reload = asyncio.create_task(self._reload(stop), name="probe-reload") if self.sources else None
         try:
             await stop.wait()
         finally:
+            tasks = [*self._tasks.values(), *([reload] if reload else [])]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.get_running_loop().run_in_executor(None, self.disconnect, self.stop_reason)
+            self._tasks = {}
+            await loop.run_in_executor(None, self.disconnect, self.stop_reason)
 
 
 def run_forever(config: ProbeConfig) -> None:

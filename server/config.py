@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from campusmon.config import ConfigError, load
 from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROOT
@@ -429,6 +429,23 @@ class NotifySettings:
 
 
 @dataclass
+class ProbesSettings:
+    """The probe runner inside the server (off by default; a campus can run its own instead)."""
+
+    enabled: bool = False
+    #: a probe runner config file (targets, SNMP profiles, school hours, [register] checks) …
+    config: Path | None = None
+    #: … or the same settings inline, as [probes.settings.*] tables
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: the campus (MQTT id) it probes; overrides runner.campus of the probe config
+    campus: str = ""
+    #: add the campus's in-use switches, APs, printers … with an IP address from the asset register
+    register_targets: bool = True
+    #: an asset without a device link is linked to its target id (so tickets name the asset)
+    link_assets: bool = True
+
+
+@dataclass
 class ServerConfig:
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -438,7 +455,14 @@ class ServerConfig:
     #: campus -> rooms, buildings, device types and upstream switches (until the register knows them)
     topology: dict[str, CampusTopologySettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    probes: ProbesSettings = field(default_factory=ProbesSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def validate(self) -> None:
+        if self.probes.enabled:  # a wrong probe config stops the server at start, not later
+            from campusmon.probes.inprocess import server_probe_config
+
+            server_probe_config(self.probes, self.broker, self.storage.data_dir)
 
 
 def static_topology(cfg: ServerConfig) -> StaticTopology:

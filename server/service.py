@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
@@ -29,6 +29,9 @@ from .ingest import Ingestor
 from .metrics_store import SqliteMetricStore
 from .notify import Dispatcher, Router
 from .topology import Topology
+
+if TYPE_CHECKING:
+    from campusmon.probes.inprocess import InProcessRunner
 
 _log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ class Server:
         self.ingestor: Ingestor | None = None
         self._queue: queue.Queue[_Incoming | None] = queue.Queue(maxsize=10_000)
         self._client: mqtt.Client | None = None
+        #: the in-process probe runner ([probes] enabled)
+        self.probes: InProcessRunner | None = None
         self._worker: threading.Thread | None = None
         self._subscribed = threading.Event()
         self._stopped = threading.Event()
@@ -110,6 +115,17 @@ class Server:
         self._client.loop_start()
         if wait_connected and not self._subscribed.wait(wait_connected):
             _log.warning("not connected to the broker after %.0f s; still trying", wait_connected)
+        if cfg.probes.enabled:
+            from campusmon.probes.inprocess import InProcessRunner
+
+            try:
+                self.probes = InProcessRunner.for_server(
+                    cfg.probes, cfg.broker, cfg.storage.data_dir, self.db
+                )
+            except (ValueError, OSError):  # a probe config that went bad since load, an unwritable state dir
+                self.stop()
+                raise
+            self.probes.start()
 
     def _make_client(self) -> mqtt.Client:
         b = self.config.broker
@@ -136,6 +152,8 @@ class Server:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.probes is not None:  # first, so the server still hears the runner's shutdown status
+            self.probes.stop()
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()

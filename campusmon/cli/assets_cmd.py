@@ -492,6 +492,70 @@ def ansible_inventory(
         typer.echo(json.dumps(inv, ensure_ascii=False, indent=2))
 
 
+@app.command("probe-targets")
+def probe_targets(
+    campus: str = typer.Option(..., "--campus", help="The campus id its devices use in MQTT topics."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="TOML file for the runner's runner.targets_files (default: print)."
+    ),
+    types: list[str] = typer.Option(
+        [],
+        "--type",
+        help="Asset types to include (repeat; default: switch ap printer projector camera server).",
+    ),
+    link: bool = typer.Option(
+        True, "--link/--no-link", help="Link assets without a device link to their target id."
+    ),
+    config: Path | None = ConfigOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Devices a campus's probe runner should check: in-use assets with an IP address, written as
+    a targets file (assets tables) the runner turns into SNMP, ICMP or TCP checks (docs/en/probes.md)."""
+    import dataclasses
+
+    from sqlalchemy import select
+
+    from campusmon.config import did_you_mean
+    from campusmon.probes.config import default_register_checks
+    from campusmon.probes.targets import register_assets, render_assets_toml
+    from campusmon.server.register.fields import RegisterError, parse_type
+    from campusmon.server.register.models import Asset, Campus
+
+    try:
+        wanted = [parse_type(t) for t in types] if types else list(default_register_checks())
+    except RegisterError as exc:
+        raise fail(str(exc), 2) from None
+    with register(config) as reg:
+        with reg.db.session() as s:
+            known = {c for row in s.execute(select(Campus.code, Campus.name)) for c in row if c}
+            known |= {c for c in s.scalars(select(Asset.link_campus).distinct()) if c}
+        if campus not in known:
+            raise fail(f"unknown campus {campus!r}{did_you_mean(campus, known)}", 2)
+        entries = register_assets(reg.db, campus, wanted, link=link, actor=actor())
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(e) for e in entries], ensure_ascii=False, indent=2))
+        return
+    text = render_assets_toml(
+        entries,
+        f"campusmon probe targets for campus {campus}, from the asset register; do not edit:\n"
+        f"written by `campusmon assets probe-targets --campus {campus}`, read by the probe runner\n"
+        "(runner.targets_files), which gives each asset the check [register] names for its type.",
+    )
+    if out is None or str(out) == "-":
+        typer.echo(text, nl=False)
+        return
+    if out.exists() and out.read_text(encoding="utf-8", errors="replace") == text:
+        typer.echo(f"{len(entries)} targets, {out} unchanged")
+        return
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)  # the runner never reads half a file
+    except OSError as exc:
+        raise fail(f"cannot write {out}: {exc}") from None
+    typer.echo(f"{len(entries)} targets written to {out}")
+
+
 @app.command("labels")
 def labels(
     out: Path = typer.Option(..., "--out", "-o", help="FILE.pdf or FILE.png (one PNG per A4 sheet)."),
