@@ -184,6 +184,9 @@ class Score:
     reasons: list[str] = field(default_factory=list)
     #: the same SMBIOS UUID: the very same board, whatever else differs
     same_board: bool = False
+    #: linked to this device id and registered with no hardware evidence yet (an admin's spreadsheet
+    #: row, a probe target): nothing can contradict, the link is the identity
+    linked_blank: bool = False
 
     def describe(self) -> str:
         parts = [*self.reasons, *(f"but {c}" for c in self.conflicts)]
@@ -215,6 +218,8 @@ def score(new: Fingerprint, old: Fingerprint, asset_id: int = 0) -> Score:
     if new.link is not None and new.link == old.link:
         s.points += 20
         s.reasons.append(f"same device id {new.link[0]}/{new.link[1]}")
+        blank = not (old.smbios_uuid or old.serial or old.board_serial or old.macs or old.disks)
+        s.linked_blank = blank and not s.conflicts
     if new.hostname and new.hostname.lower() == old.hostname.lower():
         s.points += 5
         s.reasons.append(f"same hostname {new.hostname}")
@@ -245,7 +250,11 @@ def decide(new: Fingerprint, candidates: Sequence[Candidate] | Iterable[Candidat
     """
     scores = sorted((score(new, c.fingerprint, c.asset_id) for c in candidates), key=lambda s: s.asset_id)
     sure = sorted(
-        (s for s in scores if (s.same_board or not s.conflicts) and s.points >= MATCH_POINTS),
+        (
+            s
+            for s in scores
+            if s.linked_blank or ((s.same_board or not s.conflicts) and s.points >= MATCH_POINTS)
+        ),
         key=lambda s: (s.same_board, s.points),
         reverse=True,
     )

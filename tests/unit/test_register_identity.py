@@ -183,3 +183,18 @@ def test_two_assets_with_the_same_evidence_match_the_older_and_flag_the_other() 
     twin = Fingerprint(serial="PF2ABCD1")
     result = decide(fp(), [Candidate(9, twin), Candidate(4, twin)])
     assert (result.decision, result.asset_id, result.tied_with) == ("match", 4, 9)
+
+
+def test_a_linked_asset_without_hardware_takes_the_first_inventory() -> None:
+    """A spreadsheet row or probe target linked to a device id, with no hardware yet, is that device."""
+    blank = Fingerprint(None, None, None, frozenset(), frozenset(), "", ("main", "sw-b1-f3"))
+    switch = Fingerprint(
+        None, "FOC1234X0AB", None, frozenset({"00:11:22:33:44:55"}), frozenset(), "", ("main", "sw-b1-f3")
+    )
+    assert decide(switch, [Candidate(7, blank)]).decision == "match"
+    # the same link with hardware that contradicts is still no match (a cloned, configured id)
+    registered = Fingerprint(None, "FOC0000ZZZZ", None, frozenset(), frozenset(), "", ("main", "sw-b1-f3"))
+    assert decide(switch, [Candidate(7, registered)]).decision == "review"
+    # a blank asset with another link proves nothing
+    other = Fingerprint(None, None, None, frozenset(), frozenset(), "", ("main", "sw-x"))
+    assert decide(switch, [Candidate(7, other)]).decision == "new"
