@@ -69,10 +69,7 @@ def _section(inv: Mapping[str, Any], name: str) -> Mapping[str, Any]:
 
 
 def _memory_modules(inv: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    mem = inv.get("memory")
-    if isinstance(mem, Mapping):
-        return _items(mem.get("modules"))
-    return _items(inv.get("memory_modules"))
+    return _items(_section(inv, "memory").get("modules"))
 
 
 def _join(*parts: str) -> str:
@@ -204,6 +201,8 @@ def _memory_total(inv: Mapping[str, Any]) -> str:
     return _gib(mem.get("total_bytes"))
 
 
+#: list sections a running, reporting machine always has at least one item of
+_NEVER_EMPTY = ("disks", "nics")
 #: scalar components that are hardware (hostname, OS and BIOS version are software)
 _HARDWARE_SCALARS = ("cpu", "smbios")
 
@@ -225,9 +224,10 @@ def diff_inventory(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> lis
         if a and b and a != b:
             out.append(Change(component, "changed", component, a, b, component in _HARDWARE_SCALARS))
     modules_old, modules_new = _memory_modules(old), _memory_modules(new)
-    if modules_old or modules_new:
-        if "memory" in new or "memory_modules" in new:
-            out.extend(_diff_items("memory_module", modules_old, modules_new, _module))
+    # no module at all is "could not read them" (a Linux agent without root, a failed WMI query):
+    # a running machine has RAM. Then only the total tells.
+    if modules_old and modules_new:
+        out.extend(_diff_items("memory_module", modules_old, modules_new, _module))
     else:
         a, b = _memory_total(old), _memory_total(new)
         if a and b and a != b:
@@ -239,7 +239,10 @@ def diff_inventory(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> lis
         ("usb", "usb", _usb),
     ]
     for section, component, describe in lists:
-        if isinstance(new.get(section), list) and isinstance(old.get(section), list):
-            # a section the agent could not read this time is not a removal
-            out.extend(_diff_items(component, _items(old[section]), _items(new[section]), describe))
+        was, now = old.get(section), new.get(section)
+        if not isinstance(was, list) or not isinstance(now, list):
+            continue  # a section the agent could not read this time is not a removal
+        if section in _NEVER_EMPTY and not (was and now):
+            continue  # nor is an empty one where a machine that reports always has some
+        out.extend(_diff_items(component, _items(was), _items(now), describe))
     return out

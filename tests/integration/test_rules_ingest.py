@@ -165,7 +165,7 @@ def test_inventory_rule_settings_decide(setup) -> None:
     rule.ticket, rule.severity = False, "warning"
 
     def no_ram(inv: dict[str, Any]) -> None:
-        inv["memory"]["modules"].clear()
+        inv["memory"]["modules"].pop()
 
     ing.handle("campusmon/main/pc-r/inventory", windows_inventory(T0), received=T0)
     ing.handle("campusmon/main/pc-r/inventory", windows_inventory(T0 + 1, no_ram), received=T0 + 1)
@@ -173,7 +173,7 @@ def test_inventory_rule_settings_decide(setup) -> None:
     with ing.db.session() as s:
         kinds = [h.kind for h in s.scalars(select(DeviceHistory))]
     assert kinds == ["rule_inventory_changed"]
-    assert [h.field for h in ing.register.history(1)][1:] == ["inventory.memory_module"] * 2
+    assert [h.field for h in ing.register.history(1)][1:] == ["inventory.memory_module"]
 
 
 def test_switch_down_children_attach_and_switch_recovery_resolves(setup) -> None:

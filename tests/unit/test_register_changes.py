@@ -181,3 +181,35 @@ def test_windows_ram_theft_names_the_module() -> None:
 )
 def test_linux_agent_changes(mutate: Any, expected: list[tuple[str, str, bool]]) -> None:
     assert hw(linux_panel(), mutate) == expected
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        # a failed WMI query or a Linux agent without root lists no module: not a theft of them all
+        (lambda inv: inv["memory"].update(modules=[]), []),
+        (lambda inv: inv["memory"].update(modules=[], total_bytes=4 * GIB), [("memory", "changed", True)]),
+        (lambda inv: inv.update(disks=[]), []),
+        (lambda inv: inv.update(nics=[]), []),
+        (lambda inv: inv.update(usb=[]), [("usb", "removed", True), ("usb", "removed", True)]),
+    ],
+)
+def test_an_unreadable_section_is_not_a_removal(mutate: Any, expected: list[tuple[str, str, bool]]) -> None:
+    old = windows_panel()
+    got = hw(old, mutate)
+    assert got == expected
+
+
+def test_modules_reported_for_the_first_time_are_not_new_hardware() -> None:
+    old = windows_panel()
+    old["memory"]["modules"] = []  # the same machine, read without the module details
+    assert hw(old, lambda inv: inv["memory"].update(modules=windows_panel()["memory"]["modules"])) == []
+
+
+def test_oem_junk_board_ram_theft() -> None:
+    raw = json.loads((FIXTURES / "windows-inventory-oem-junk.json").read_text(encoding="utf-8"))
+    old = windows.parse(raw)[0]
+    new = copy.deepcopy(old)
+    new["memory"]["modules"][0] = {**new["memory"]["modules"][0], "serial": "87654321"}
+    (c,) = diff_inventory(old, new)
+    assert (c.component, c.action, c.hardware) == ("memory_module", "changed", True)
