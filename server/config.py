@@ -224,7 +224,7 @@ BUILTIN_RULES: dict[str, str] = {
     "should_be_on": "not online during expected hours, off since before the school day began",
     "report_stale": "online but no report for `stale_intervals` x interval (half-open connection)",
     "peripheral_missing": "a peripheral (document camera, touch screen) was removed",
-    "inventory_changed": "RAM, a disk or a monitor was removed or swapped",
+    "inventory_changed": "the register found a hardware change: RAM, CPU, a disk, a monitor, a camera",
 }
 
 

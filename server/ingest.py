@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
 from .metrics_store import SqliteMetricStore
 from .models import ACTIVE_STATES, Device, DeviceHistory, Ticket
-from .register.service import RegisterService
+from .register.service import InventoryOutcome, RegisterService
 from .register.topology import RegisterTopology
 from .rules import (
     PERIPHERAL_BACK,
@@ -30,11 +29,10 @@ from .rules import (
     DeviceFacts,
     ThresholdEvaluator,
     Verdict,
-    inventory_changes,
     peripheral_subject,
 )
 from .schedule import Expectation, compile_schedule
-from .tickets import DOWN_PROBLEMS, EventHook, TicketService
+from .tickets import DOWN_PROBLEMS, SYSTEM_ACTOR, EventHook, TicketService
 from .topology import LayeredTopology, Placement, Topology
 
 _log = logging.getLogger(__name__)
@@ -93,7 +91,7 @@ class Ingestor:
         self.db = db
         self.metrics = metrics
         self.clock = clock
-        #: the asset register; its `listeners` hear every inventory outcome (component changes)
+        #: the asset register: keeps each device's last inventory and its component changes
         self.register = RegisterService(db)
         self.topology: Topology = (
             topology
@@ -172,13 +170,6 @@ class Ingestor:
             outcome = self._metrics(payload, received)
         elif isinstance(payload, Inventory):
             outcome = self._inventory(payload, received)
-            try:
-                self.register.record_inventory(payload, _dt(received))
-            except DataError as exc:  # a value the database refuses: the message is dropped, not the server
-                outcome = "rejected_register_data"
-                _log.warning(
-                    "inventory of %s/%s not registered: %s", payload.campus, payload.device, exc.orig
-                )
         elif isinstance(payload, Event):
             outcome = self._event(payload, received)
         self.count(outcome)
@@ -639,36 +630,42 @@ class Ingestor:
         return "accepted_metrics"
 
     def _inventory(self, inv: Inventory, received: float) -> str:
+        """The register keeps the inventory and says what changed (its asset history); the
+        `inventory_changed` rule tickets the hardware part of that same change list."""
         now = _dt(received)
-        with self.db.session() as s:
-            dev = self._device(s, inv.campus, inv.device, now)
-            dev.last_seen = now
-            if dev.inventory_hash == inv.hash:
-                return "duplicate_inventory"
-            old = json.loads(dev.inventory) if dev.inventory else None
-            dev.inventory_hash = inv.hash
-            dev.inventory = json.dumps(inv.inventory, ensure_ascii=False, sort_keys=True)
-            changes = inventory_changes(old, inv.inventory) if isinstance(old, dict) else []
-            if changes:
-                s.add(
-                    DeviceHistory(
-                        device_id=dev.id, at=now, kind="inventory_changed", detail="; ".join(changes)
-                    )
-                )
-        rule = self.rule("inventory_changed", inv.campus, inv.device)
-        if changes and rule is not None and rule.ticket:
-            summary = f"{inv.device}: hardware changed: " + "; ".join(changes)
-            opened = self.tickets.open(
-                campus=inv.campus,
-                device=inv.device,
-                problem="inventory_changed",
-                summary=summary[:500],
-                severity=rule.severity,
-                room=self.topology.room_of(inv.campus, inv.device) or "",
-                at=now,
-            )
-            self._note_opened(opened.created, opened.ticket_id, summary)
+        self._touch(inv.campus, inv.device, received, "inventory")
+        try:
+            outcome = self.register.record_inventory(inv, now)
+        except DataError as exc:  # a value the database refuses: the message is dropped, not the server
+            _log.warning("inventory of %s/%s not registered: %s", inv.campus, inv.device, exc.orig)
+            return "rejected_register_data"
+        self._hardware_changed(outcome, now)
         return "accepted_inventory"
+
+    def _hardware_changed(self, outcome: InventoryOutcome, now: datetime) -> None:
+        campus, device = outcome.campus, outcome.device
+        hardware = [c for c in outcome.changes if c.hardware]
+        rule = self.rule("inventory_changed", campus, device) if hardware else None
+        if rule is None:
+            return
+        what = "; ".join(c.summary for c in hardware)
+        summary = f"{device} (asset #{outcome.asset_id}): hardware changed: {what}"
+        if not rule.ticket:
+            self._record(campus, device, "inventory_changed", summary, now)
+            return
+        opened = self.tickets.open(
+            campus=campus,
+            device=device,
+            problem="inventory_changed",
+            summary=summary[:500],
+            severity=rule.severity,
+            room=self.topology.room_of(campus, device) or "",
+            at=now,
+        )
+        if not opened.created and opened.event is None:
+            # the ticket is still open (nobody checked the machine yet): it gains this change too
+            self.tickets.note(opened.ticket_id, f"also changed: {what}", actor=SYSTEM_ACTOR)
+        self._note_opened(opened.created, opened.ticket_id, summary)
 
     def _event(self, ev: Event, received: float) -> str:
         with self.db.session() as s:

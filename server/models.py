@@ -45,9 +45,6 @@ class Device(Base):
     interval_s: Mapped[int | None] = mapped_column(Integer)
     agent: Mapped[str | None] = mapped_column(String(100))
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    #: the last inventory (JSON) and its hash, to tell what changed
-    inventory_hash: Mapped[str | None] = mapped_column(String(100))
-    inventory: Mapped[str | None] = mapped_column(Text)
 
 
 class DeviceHistory(Base):

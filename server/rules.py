@@ -139,31 +139,6 @@ class ThresholdEvaluator:
         return None
 
 
-#: inventory parts whose change (RAM, disks, monitors removed or swapped) is worth a ticket
-HARDWARE_KEYS = ("cpu", "memory", "memory_modules", "disks", "monitors", "gpus")
-
-
-def _describe(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def inventory_changes(old: Mapping[str, object], new: Mapping[str, object]) -> list[str]:
-    """What hardware changed between two inventories (software and addresses do not count)."""
-    changes = []
-    for key in HARDWARE_KEYS:
-        a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
-        if a is None:
-            continue  # newly reported (a newer agent), not a change of hardware
-        if b is None:
-            changes.append(f"{key} removed (was {_describe(a)})")
-        else:
-            changes.append(f"{key}: {_describe(a)} -> {_describe(b)}")
-    return changes
-
-
 #: event kinds that say a peripheral went away / came back
 PERIPHERAL_GONE = ("peripheral_removed", "peripheral_missing")
 PERIPHERAL_BACK = ("peripheral_added", "peripheral_restored", "peripheral_connected")

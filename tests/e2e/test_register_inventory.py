@@ -1,13 +1,20 @@
-"""Agent inventory over a real Mosquitto → server ingest → the register (asset, changes, history)."""
+"""Agent inventory over a real Mosquitto → server ingest → the register (asset, changes, history)
+and the rule engine (one inventory_changed ticket from the register's change list)."""
 
 from __future__ import annotations
 
+import copy
+import json
 import time
 from typing import Any
 
+from campusmon.agent.identity import usable_facts
+from campusmon.agent.inventory import content_hash, windows
 from campusmon.contract import Inventory, encode
 from campusmon.server.register.service import InventoryOutcome
+from campusmon.server.tickets import TicketService
 from tests.support.mqtt import publisher, wait_until
+from tests.unit.agent.fakes import FIXTURES
 
 
 def inventory(modules: int, camera: bool, h: str) -> bytes:
@@ -58,4 +65,42 @@ def test_inventory_registers_the_panel_and_reports_a_missing_camera(server_facto
     assert [h.field for h in history] == ["created", "inventory.memory_module", "inventory.usb"]
     assert {h.actor for h in history} == {"agent:main/c302-panel"}
     assert server.ingestor.snapshot().get("accepted_inventory") == 2
+    pub.disconnect()
+
+
+def test_real_agent_inventory_theft_gives_history_and_one_ticket(server_factory, mosquitto) -> None:
+    """The Windows agent's recorded inventory, then the same machine without a RAM module and its
+    document camera: a history row per component, one inventory_changed ticket naming both."""
+    server = server_factory()
+    assert server.ingestor is not None
+    heard: list[InventoryOutcome] = []
+    server.ingestor.register.listeners.append(heard.append)
+    raw = json.loads((FIXTURES / "windows-inventory-panel.json").read_text(encoding="utf-8"))
+    data, facts = windows.parse(raw)
+
+    def publish(inv: dict[str, Any]) -> None:
+        msg = Inventory(
+            campus="main",
+            device="c303-panel",
+            ts=time.time(),
+            hash=content_hash(inv),
+            identity=usable_facts(facts),
+            inventory=inv,
+        )
+        pub.publish("campusmon/main/c303-panel/inventory", encode(msg), qos=1, retain=True)
+
+    pub = publisher(mosquitto.host, mosquitto.port)
+    publish(data)
+    assert wait_until(lambda: len(heard) == 1, timeout=20)
+    stolen = copy.deepcopy(data)
+    stolen["memory"]["modules"].pop()
+    stolen["usb"] = [u for u in stolen["usb"] if u["class"] != "Camera"]
+    publish(stolen)
+    assert wait_until(lambda: len(heard) == 2, timeout=20)
+    history = server.ingestor.register.history(heard[0].asset_id)
+    assert [h.field for h in history] == ["created", "inventory.memory_module", "inventory.usb"]
+    (ticket,) = TicketService(server.ingestor.db).list()
+    assert (ticket.device, ticket.problem, ticket.status) == ("c303-panel", "inventory_changed", "open")
+    assert "memory_module removed: ChannelB-DIMM0" in ticket.summary
+    assert "usb removed: USB Video Device [0c45:6366]" in ticket.summary
     pub.disconnect()

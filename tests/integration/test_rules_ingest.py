@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from campusmon.agent.identity import usable_facts
+from campusmon.agent.inventory import content_hash, windows
 from campusmon.contract import Event, Inventory, Metrics, Status, encode
 from campusmon.server.config import (
     CampusTopologySettings,
@@ -22,6 +26,7 @@ from campusmon.server.ingest import Ingestor
 from campusmon.server.metrics_store import SqliteMetricStore
 from campusmon.server.models import DeviceHistory
 from campusmon.server.tickets import TicketService
+from tests.unit.agent.fakes import FIXTURES
 
 T0 = 1_800_000_000.0
 
@@ -105,27 +110,70 @@ def test_peripheral_missing_and_back(setup) -> None:
     assert tickets(ing) == [("c302-panel", "peripheral_missing", "document camera", "resolved")]
 
 
-def test_inventory_change_of_ram_opens_one_ticket(setup) -> None:
-    ing, _ = setup
-
-    def inv(h: str, ram: int, hostname: str = "LAB-PC") -> bytes:
-        return encode(
-            Inventory(
-                campus="main",
-                device="pc-r",
-                ts=T0,
-                hash=h,
-                inventory={"hostname": hostname, "memory": {"total_bytes": ram}},
-            )
+def windows_inventory(at: float, mutate: Any = None) -> bytes:
+    """The real agent's inventory of a Windows panel (its PowerShell output, recorded), as published."""
+    raw = json.loads((FIXTURES / "windows-inventory-panel.json").read_text(encoding="utf-8"))
+    data, facts = windows.parse(raw)
+    if mutate is not None:
+        mutate(data)
+    identity = usable_facts(facts)
+    return encode(
+        Inventory(
+            campus="main", device="pc-r", ts=at, hash=content_hash(data), identity=identity, inventory=data
         )
+    )
 
-    ing.handle("campusmon/main/pc-r/inventory", inv("h1", 8 << 30), received=T0)
-    ing.handle("campusmon/main/pc-r/inventory", inv("h1", 8 << 30), received=T0 + 1)  # retained again
-    ing.handle("campusmon/main/pc-r/inventory", inv("h2", 8 << 30, "RENAMED"), received=T0 + 2)  # software
+
+def test_ram_theft_opens_one_inventory_ticket_from_the_register_changes(setup) -> None:
+    ing, _ = setup
+    topic = "campusmon/main/pc-r/inventory"
+
+    def one_module(inv: dict[str, Any]) -> None:
+        inv["memory"]["modules"].pop()
+        inv["memory"]["total_bytes"] //= 2
+
+    def renamed(inv: dict[str, Any]) -> None:
+        one_module(inv)
+        inv["hostname"] = "C302-PANEL-2"
+
+    def no_camera(inv: dict[str, Any]) -> None:
+        renamed(inv)
+        inv["usb"] = [u for u in inv["usb"] if u["class"] != "Camera"]
+
+    ing.handle(topic, windows_inventory(T0), received=T0)
+    ing.handle(topic, windows_inventory(T0 + 1), received=T0 + 1)  # retained again
     assert tickets(ing) == []
-    ing.handle("campusmon/main/pc-r/inventory", inv("h3", 4 << 30, "RENAMED"), received=T0 + 3)
+    ing.handle(topic, windows_inventory(T0 + 2, one_module), received=T0 + 2)
     (t,) = TicketService(ing.db).list()
-    assert t.problem == "inventory_changed" and "memory" in t.summary and t.severity == "info"
+    assert (t.problem, t.severity, t.status) == ("inventory_changed", "info", "open")
+    assert "memory_module removed: ChannelB-DIMM0 4 GiB M471A5244CB0-CWE serial 41A2B3C5" in t.summary
+    history = ing.register.history(1)
+    assert [h.field for h in history] == ["created", "inventory.memory_module"]
+    ing.handle(topic, windows_inventory(T0 + 3, renamed), received=T0 + 3)  # software only
+    ing.handle(topic, windows_inventory(T0 + 4, no_camera), received=T0 + 4)  # the camera goes too
+    (t,) = TicketService(ing.db).list()  # still one ticket, which now names the camera as well
+    notes = [h.note for h in TicketService(ing.db).get(t.id).history]
+    assert any("usb removed: USB Video Device [0c45:6366]" in n for n in notes)
+    fields = [h.field for h in ing.register.history(1)]
+    assert fields == ["created", "inventory.memory_module", "inventory.hostname", "inventory.usb"]
+    assert ing.snapshot()["accepted_inventory"] == 5
+
+
+def test_inventory_rule_settings_decide(setup) -> None:
+    ing, _ = setup
+    rule = ing.config.rules.builtin["inventory_changed"]
+    rule.ticket, rule.severity = False, "warning"
+
+    def no_ram(inv: dict[str, Any]) -> None:
+        inv["memory"]["modules"].pop()
+
+    ing.handle("campusmon/main/pc-r/inventory", windows_inventory(T0), received=T0)
+    ing.handle("campusmon/main/pc-r/inventory", windows_inventory(T0 + 1, no_ram), received=T0 + 1)
+    assert tickets(ing) == []
+    with ing.db.session() as s:
+        kinds = [h.kind for h in s.scalars(select(DeviceHistory))]
+    assert kinds == ["rule_inventory_changed"]
+    assert [h.field for h in ing.register.history(1)][1:] == ["inventory.memory_module"]
 
 
 def test_switch_down_children_attach_and_switch_recovery_resolves(setup) -> None:

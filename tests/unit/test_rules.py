@@ -8,7 +8,7 @@ import pytest
 
 from campusmon.config import ConfigError
 from campusmon.server.config import RuleScope, ThresholdRuleSettings, load_server_config
-from campusmon.server.rules import DeviceFacts, ThresholdEvaluator, inventory_changes, peripheral_subject
+from campusmon.server.rules import DeviceFacts, ThresholdEvaluator, peripheral_subject
 
 
 def disk(value: float, mount: str = "/") -> dict[str, object]:
@@ -81,24 +81,6 @@ def test_ticket_false_marks_the_action() -> None:
     rule = ThresholdRuleSettings(metric="disk_used_percent", above=90, for_seconds=0, ticket=False)
     (act,) = ThresholdEvaluator({"disk_full": rule}).evaluate("main", "pc", 0, disk(95))  # type: ignore[arg-type]
     assert act.ticket is False
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "expected"),
-    [
-        ({"memory": {"total_bytes": 8}}, {"memory": {"total_bytes": 8}}, []),
-        (
-            {"memory": {"total_bytes": 8}},
-            {"memory": {"total_bytes": 4}},
-            ["memory: {'total_bytes': 8} -> {'total_bytes': 4}"],
-        ),
-        ({"monitors": ["DELL P2419H"]}, {}, ["monitors removed (was ['DELL P2419H'])"]),
-        ({"hostname": "a", "os": {"version": "1"}}, {"hostname": "b", "os": {"version": "2"}}, []),
-        ({}, {"disks": [{"serial": "X"}]}, []),  # newly reported, not a change
-    ],
-)
-def test_inventory_changes(old: dict[str, object], new: dict[str, object], expected: list[str]) -> None:
-    assert inventory_changes(old, new) == expected
 
 
 def test_peripheral_subject() -> None:
