@@ -1,34 +1,108 @@
-"""Import paho-mqtt without the part of it the agent can never use (about 2 MiB of resident memory).
+"""Import paho-mqtt without the standard-library modules the agent does not use (about 6 MiB resident).
 
-paho imports `urllib.request` (and with it http.client, the email package, tempfile, shutil, bz2, lzma)
-for one thing: reading proxy settings from the environment, which it does only when PySocks is
-installed (`_get_proxy` returns early otherwise). The agent does not depend on PySocks, so when it is
-absent paho is imported with a stand-in `urllib.request` that is removed again right after; a later
-`import urllib.request` anywhere gets the real module.
+paho's client module imports at the top, for features the agent may never touch:
+
+- `ssl` (TLS) and `hashlib` (the websocket handshake): both load OpenSSL's libssl/libcrypto, which
+  alone is ~5 MiB of the agent's resident memory;
+- `urllib.request` (proxy settings, read only when PySocks is installed), which pulls in http.client,
+  the email package, tempfile, bz2, lzma;
+- `uuid` (a random client id when none is given) and `base64` (websockets).
+
+`import_paho()` imports paho with a lazy stand-in in place of each of those that is not loaded yet.
+A stand-in imports the real module on the first attribute access and puts it in paho's namespace, so
+TLS, websockets, proxies and random ids all keep working; they cost the memory only once used. The
+stand-ins leave `sys.modules` right after paho's import: any other `import ssl` gets the real module.
+
+One exception, and the reason `ssl = None` cannot be used (paho's own fallback when ssl is missing
+crashes with AttributeError on the first non-blocking socket read): `_sock_recv` and `_sock_send` name
+`ssl.SSLWantReadError` / `ssl.SSLWantWriteError` in `except` clauses, which Python evaluates whenever
+an exception passes through (BlockingIOError on every empty read). Loading ssl there would defeat the
+purpose. While the `_ssl` extension is not loaded no SSL socket can exist, so those two names resolve
+to exception classes that nothing raises; once `_ssl` is loaded (TLS configured, or any other code
+imported ssl), to the real ones.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 import types
+from typing import Any
+
+#: modules paho imports at the top that only optional paths use
+DEFERRED = ("ssl", "hashlib", "urllib.request", "uuid", "base64")
+_PAHO = "paho.mqtt.client"
+
+
+class _NotSSLWantRead(OSError):
+    """Stands for ssl.SSLWantReadError while no SSL socket can exist; never raised."""
+
+
+class _NotSSLWantWrite(OSError):
+    """Stands for ssl.SSLWantWriteError while no SSL socket can exist; never raised."""
+
+
+_SSL_PLACEHOLDERS: dict[str, type[OSError]] = {
+    "SSLWantReadError": _NotSSLWantRead,
+    "SSLWantWriteError": _NotSSLWantWrite,
+}
+
+
+class LazyModule(types.ModuleType):
+    """A module that becomes the real one (`importlib.import_module(name)`) on first attribute access."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):  # import machinery and introspection probing: not a use
+            raise AttributeError(attr)
+        if self.__name__ == "ssl" and attr in _SSL_PLACEHOLDERS and "_ssl" not in sys.modules:
+            return _SSL_PLACEHOLDERS[attr]
+        return getattr(self.load(), attr)
+
+    def load(self) -> types.ModuleType:
+        real = importlib.import_module(self.__name__)
+        # paho holds the module under its top-level name (`urllib` for urllib.request: the real import
+        # above already replaced the package attribute)
+        paho = sys.modules.get(_PAHO)
+        top = self.__name__.partition(".")[0]
+        if paho is not None and "." not in self.__name__ and getattr(paho, top, None) is self:
+            setattr(paho, top, real)
+        return real
 
 
 def import_paho() -> None:
-    if "paho.mqtt.client" in sys.modules or "urllib.request" in sys.modules:
+    """Import `paho.mqtt.client` with lazy stand-ins for the modules in DEFERRED (see above)."""
+    if _PAHO in sys.modules:
         return
-    if importlib.util.find_spec("socks") is not None:  # PySocks: paho reads proxies through urllib
-        import paho.mqtt.client
-
-        return
-    import urllib
-
-    stand_in = types.ModuleType("urllib.request", "paho never calls this module without PySocks")
-    sys.modules["urllib.request"] = stand_in
+    stand_ins = {name: LazyModule(name) for name in DEFERRED if name not in sys.modules}
+    parents: dict[str, types.ModuleType] = {}
+    for name, module in stand_ins.items():
+        parent, _, child = name.rpartition(".")
+        if parent:  # `import urllib.request` is used as `urllib.request.x`: the package attribute
+            parents[name] = importlib.import_module(parent)
+            setattr(parents[name], child, module)
+        sys.modules[name] = module
     try:
-        import paho.mqtt.client  # noqa: F401
+        importlib.import_module(_PAHO)
     finally:
-        if sys.modules.get("urllib.request") is stand_in:
-            del sys.modules["urllib.request"]
-        if getattr(urllib, "request", None) is stand_in:
-            del urllib.request
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    # the package attribute (`urllib.request`) stays a stand-in until something imports the real module
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 without hashlib's OpenSSL backend (libcrypto, ~3.5 MiB): CPython's own implementation.
+
+    The same digest as hashlib.sha256; the built-in module is what hashlib itself falls back to. Builds
+    without it (--with-builtin-hashlib-hashes leaving sha256 out) use hashlib.
+    """
+    if "_hashlib" not in sys.modules:  # OpenSSL not loaded yet: keep it that way
+        for builtin in ("_sha2", "_sha256"):  # Python 3.12+, 3.11
+            try:
+                module = importlib.import_module(builtin)
+            except ImportError:
+                continue
+            return str(module.sha256(data).hexdigest())
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
