@@ -1,4 +1,4 @@
-"""Import paho-mqtt without the standard-library modules the agent does not use (about 6 MiB resident).
+"""Import paho-mqtt and psutil without the standard-library modules the agent does not use (~6 MiB).
 
 paho's client module imports at the top, for features the agent may never touch:
 
@@ -8,10 +8,14 @@ paho's client module imports at the top, for features the agent may never touch:
   the email package, tempfile, bz2, lzma;
 - `uuid` (a random client id when none is given) and `base64` (websockets).
 
-`import_paho()` imports paho with a lazy stand-in in place of each of those that is not loaded yet.
-A stand-in imports the real module on the first attribute access and puts it in paho's namespace, so
-TLS, websockets, proxies and random ids all keep working; they cost the memory only once used. The
-stand-ins leave `sys.modules` right after paho's import: any other `import ssl` gets the real module.
+psutil imports subprocess (and with it locale) for `psutil.Popen` only, base64 for connection tables
+and datetime for printing.
+
+`import_paho()` / `import_psutil()` import the library with a lazy stand-in in place of each of those
+that is not loaded yet. A stand-in imports the real module on the first attribute access and puts it
+in the library's namespace, so TLS, websockets, proxies, random ids and psutil.Popen keep working; they
+cost the memory only once used. The stand-ins leave `sys.modules` right after the library's import:
+any other `import ssl` gets the real module.
 
 One exception, and the reason `ssl = None` cannot be used (paho's own fallback when ssl is missing
 crashes with AttributeError on the first non-blocking socket read): `_sock_recv` and `_sock_send` name
@@ -30,7 +34,9 @@ import types
 from typing import Any
 
 #: modules paho imports at the top that only optional paths use
-DEFERRED = ("ssl", "hashlib", "urllib.request", "uuid", "base64")
+PAHO_DEFERRED = ("ssl", "hashlib", "urllib.request", "uuid", "base64")
+#: psutil: subprocess (with locale) for psutil.Popen, base64 for net_connections, datetime for printing
+PSUTIL_DEFERRED = ("subprocess", "base64", "datetime")
 _PAHO = "paho.mqtt.client"
 
 
@@ -51,6 +57,11 @@ _SSL_PLACEHOLDERS: dict[str, type[OSError]] = {
 class LazyModule(types.ModuleType):
     """A module that becomes the real one (`importlib.import_module(name)`) on first attribute access."""
 
+    def __init__(self, name: str, holders: str) -> None:
+        super().__init__(name)
+        #: the package whose modules hold this stand-in as a global (swapped for the real module)
+        self._holders = holders
+
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("__"):  # import machinery and introspection probing: not a use
             raise AttributeError(attr)
@@ -60,34 +71,44 @@ class LazyModule(types.ModuleType):
 
     def load(self) -> types.ModuleType:
         real = importlib.import_module(self.__name__)
-        # paho holds the module under its top-level name (`urllib` for urllib.request: the real import
-        # above already replaced the package attribute)
-        paho = sys.modules.get(_PAHO)
-        top = self.__name__.partition(".")[0]
-        if paho is not None and "." not in self.__name__ and getattr(paho, top, None) is self:
-            setattr(paho, top, real)
+        # a dotted name (urllib.request) is held through its package, which the import above updated
+        if "." not in self.__name__:
+            prefix = self._holders + "."
+            for name, module in list(sys.modules.items()):
+                held = module is not None and (name == self._holders or name.startswith(prefix))
+                if held and vars(module).get(self.__name__) is self:
+                    setattr(module, self.__name__, real)
         return real
 
 
-def import_paho() -> None:
-    """Import `paho.mqtt.client` with lazy stand-ins for the modules in DEFERRED (see above)."""
-    if _PAHO in sys.modules:
+def import_with_stand_ins(module: str, deferred: tuple[str, ...]) -> None:
+    """Import `module` (and its package's submodules) with lazy stand-ins for `deferred`."""
+    if module in sys.modules:
         return
-    stand_ins = {name: LazyModule(name) for name in DEFERRED if name not in sys.modules}
-    parents: dict[str, types.ModuleType] = {}
-    for name, module in stand_ins.items():
+    holders = module.partition(".")[0]
+    stand_ins = {name: LazyModule(name, holders) for name in deferred if name not in sys.modules}
+    for name, stand_in in stand_ins.items():
         parent, _, child = name.rpartition(".")
         if parent:  # `import urllib.request` is used as `urllib.request.x`: the package attribute
-            parents[name] = importlib.import_module(parent)
-            setattr(parents[name], child, module)
-        sys.modules[name] = module
+            setattr(importlib.import_module(parent), child, stand_in)
+        sys.modules[name] = stand_in
     try:
-        importlib.import_module(_PAHO)
+        importlib.import_module(module)
     finally:
-        for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name) is stand_in:
                 del sys.modules[name]
-    # the package attribute (`urllib.request`) stays a stand-in until something imports the real module
+    # a package attribute (`urllib.request`) stays a stand-in until something imports the real module
+
+
+def import_paho() -> None:
+    """Import `paho.mqtt.client` with lazy stand-ins for PAHO_DEFERRED (see above)."""
+    import_with_stand_ins(_PAHO, PAHO_DEFERRED)
+
+
+def import_psutil() -> None:
+    """Import psutil with lazy stand-ins for PSUTIL_DEFERRED (none of them is on the agent's path)."""
+    import_with_stand_ins("psutil", PSUTIL_DEFERRED)
 
 
 def sha256_hex(data: bytes) -> str:

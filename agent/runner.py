@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import random
+import os
 import socket
 import sqlite3
 import threading
@@ -44,10 +44,15 @@ def make_collectors(names: list[str], ps: PsutilLike) -> dict[str, Collector]:
     return {name: REGISTRY[name](ps) for name in names}
 
 
+def jitter() -> float:
+    """Uniform in [0, 1) from the OS (the random module and its seeding would cost ~150 KiB resident)."""
+    return int.from_bytes(os.urandom(7), "big") / 2**56
+
+
 class Backoff:
     """Exponential backoff with "equal jitter": a wait in [d/2, d], d doubling from min to max."""
 
-    def __init__(self, min_s: float, max_s: float, rng: Callable[[], float] = random.random) -> None:
+    def __init__(self, min_s: float, max_s: float, rng: Callable[[], float] = jitter) -> None:
         self.min_s = min_s
         self.max_s = max_s
         self._rng = rng

@@ -93,3 +93,16 @@ def test_a_second_call_and_a_prior_real_import_are_harmless() -> None:
 def test_sha256_without_openssl_is_sha256(data: bytes) -> None:
     got = run(f"print(sha256_hex({data!r}))\nassert '_hashlib' not in sys.modules\n").strip()
     assert got == hashlib.sha256(data).hexdigest()
+
+
+def test_psutil_without_subprocess_until_popen() -> None:
+    run(
+        "from campusmon.agent.lean import import_psutil\n"
+        "import_psutil()\n"
+        "import psutil\n"
+        "assert psutil.cpu_times().user >= 0 and psutil.virtual_memory().total > 0\n"
+        "assert psutil.Process().name() and psutil.boot_time() > 0\n"
+        "assert 'subprocess' not in sys.modules and 'base64' not in sys.modules\n"
+        "p = psutil.Popen([sys.executable, '-c', 'pass'])\n"
+        "assert p.wait(30) == 0 and psutil.subprocess is sys.modules['subprocess']\n"
+    )
