@@ -161,12 +161,29 @@ def report_cost(samples: int = 50) -> tuple[float, float, int, int]:
     return statistics.median(times), max(times), len(raw), len(zlib.compress(raw, 6))
 
 
+def byte_compile_agent() -> None:
+    """Write the agent's .pyc files, as `pip install` does: the agent is measured as installed.
+
+    With PYTHONDONTWRITEBYTECODE set (or a read-only checkout) an editable source tree is compiled
+    again at every start, which costs the agent ~1 MiB of peak RSS and ~0.05 s of CPU that no installed
+    agent pays. compileall skips symlinked folders, so campusmon/agent is compiled through its target.
+    """
+    import compileall
+
+    import campusmon
+    import campusmon.agent
+
+    for folder in {Path(campusmon.__file__).parent, Path(campusmon.agent.__file__).resolve().parent}:
+        compileall.compile_dir(str(folder), quiet=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=130.0, help="seconds of side-by-side running")
     ap.add_argument("--interval", type=int, default=10, help="agent interval and scrape/poll period")
     args = ap.parse_args()
 
+    byte_compile_agent()
     work = Path(tempfile.mkdtemp(prefix="campusmon-bench-"))
     os.chmod(work, 0o755)
     mq_port, ne_port, zb_port = free_port(), free_port(), free_port(20000, 32000)
@@ -231,6 +248,7 @@ def main() -> None:
         sample_all()
         for w in procs:
             w.cpu_at_open = w.cpu_seconds
+        reports_at_open = len(reports)
         start = time.monotonic()
         next_poll = start
         scraped = polled = 0
@@ -245,7 +263,7 @@ def main() -> None:
             time.sleep(1.0)
         end = time.monotonic()
         wall = end - start
-        reports_in_window = len(reports)
+        reports_in_window = len(reports) - reports_at_open
         sample_all()
     finally:
         for w in procs:
