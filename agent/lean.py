@@ -75,8 +75,8 @@ class LazyModule(types.ModuleType):
         if "." not in self.__name__:
             prefix = self._holders + "."
             for name, module in list(sys.modules.items()):
-                held = module is not None and (name == self._holders or name.startswith(prefix))
-                if held and vars(module).get(self.__name__) is self:
+                held = name == self._holders or name.startswith(prefix)
+                if held and getattr(module, "__dict__", {}).get(self.__name__) is self:
                     setattr(module, self.__name__, real)
         return real
 
