@@ -7,9 +7,10 @@ The hostname is never part of it; it is only the last resort when the hardware s
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
+
+from .lean import sha256_hex
 
 JUNK_VALUES = frozenset(
     {
@@ -125,7 +126,7 @@ def usable_facts(facts: HardwareFacts) -> dict[str, str]:
 
 
 def hash_id(source: str, value: str) -> str:
-    return "hw-" + hashlib.sha256(f"{source}:{value}".encode()).hexdigest()[:12]
+    return "hw-" + sha256_hex(f"{source}:{value}".encode())[:12]
 
 
 def derive(facts: HardwareFacts, *, configured: str = "", hostname: str = "") -> Identity:

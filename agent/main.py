@@ -73,9 +73,10 @@ def run(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from .lean import import_paho
+    from .lean import import_paho, import_psutil
 
     import_paho()
+    import_psutil()
     from . import stopping
     from .buffer import BufferUnavailable
     from .runner import Agent

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import random
+import os
 import socket
 import sqlite3
 import threading
@@ -40,14 +40,42 @@ INFLIGHT_WINDOW = 20
 DAY_SECONDS = 86400.0
 
 
+class MqttClient(mqtt.Client):
+    """paho's client; a broker name in ASCII is resolved without loading the idna codec.
+
+    `socket.getaddrinfo` encodes a str host with the idna codec, whose first use imports
+    encodings.idna, stringprep and unicodedata for good (~0.5 MiB resident). An ASCII name (every IP
+    address, nearly every hostname) needs no IDNA processing and is handed over as bytes. Anything else
+    (a proxy, a non-ASCII name, a paho without these internals) takes paho's own path.
+    """
+
+    def _create_socket_connection(self) -> socket.socket:
+        try:
+            host, port, timeout = self._host, self._port, self._connect_timeout
+            source = (self._bind_address, self._bind_port)
+            plain = isinstance(host, str) and host.isascii() and self._get_proxy() is None
+        except AttributeError:
+            plain = False
+        if not plain:
+            return super()._create_socket_connection()
+        # getaddrinfo takes bytes hosts; the stubs of create_connection only say str
+        addr = (host.encode("ascii"), port)
+        return socket.create_connection(addr, timeout=timeout, source_address=source)  # type: ignore[arg-type]
+
+
 def make_collectors(names: list[str], ps: PsutilLike) -> dict[str, Collector]:
     return {name: REGISTRY[name](ps) for name in names}
+
+
+def jitter() -> float:
+    """Uniform in [0, 1) from the OS (the random module and its seeding would cost ~150 KiB resident)."""
+    return int.from_bytes(os.urandom(7), "big") / 2**56
 
 
 class Backoff:
     """Exponential backoff with "equal jitter": a wait in [d/2, d], d doubling from min to max."""
 
-    def __init__(self, min_s: float, max_s: float, rng: Callable[[], float] = random.random) -> None:
+    def __init__(self, min_s: float, max_s: float, rng: Callable[[], float] = jitter) -> None:
         self.min_s = min_s
         self.max_s = max_s
         self._rng = rng
@@ -246,9 +274,9 @@ class Agent:
 
     # --- MQTT ---------------------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> MqttClient:
         m = self.config.mqtt
-        client = mqtt.Client(
+        client = MqttClient(
             CallbackAPIVersion.VERSION2,
             client_id=f"campusmon-agent-{self.campus}-{self.device}",
             protocol=mqtt.MQTTv5,

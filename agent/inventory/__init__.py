@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from typing import Any
 
 from ..identity import HardwareFacts
+from ..lean import sha256_hex
 
 
 class InventoryUnavailable(RuntimeError):
@@ -27,4 +27,4 @@ def collect(ps: Any, platform: str = sys.platform) -> tuple[dict[str, Any], Hard
 
 def content_hash(data: dict[str, Any]) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + sha256_hex(canonical.encode("utf-8"))

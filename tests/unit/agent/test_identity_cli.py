@@ -51,18 +51,3 @@ def test_identity_command_shows_the_source(tmp_path: Path) -> None:
 )
 def test_windows_console_events_become_shutdown_reasons(code: int, reason: str) -> None:
     assert reason_for_ctrl_event(code) == reason
-
-
-def test_lean_paho_import_keeps_urllib_request_out_until_someone_needs_it() -> None:
-    code = (
-        "import sys\n"
-        "from campusmon.agent.lean import import_paho\n"
-        "import_paho()\n"
-        "import paho.mqtt.client as m\n"
-        "assert 'urllib.request' not in sys.modules and 'email' not in sys.modules, 'loaded'\n"
-        "c = m.Client(m.CallbackAPIVersion.VERSION2)\n"
-        "assert c._get_proxy() is None\n"
-        "import urllib.request\n"
-        "assert callable(urllib.request.getproxies)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

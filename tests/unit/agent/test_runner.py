@@ -11,7 +11,7 @@ import pytest
 from campusmon.agent import inventory
 from campusmon.agent.config import AgentConfig
 from campusmon.agent.identity import HardwareFacts, Nic
-from campusmon.agent.runner import Agent
+from campusmon.agent.runner import Agent, jitter
 from tests.unit.agent.fakes import FakePsutil
 
 
@@ -121,3 +121,11 @@ def test_unplugged_camera_becomes_an_event_once(tmp_path: Path) -> None:
     assert [(e["kind"], e["data"]) for e in events] == [
         ("peripheral_removed", {"peripheral": "usb_camera", "before": 1, "now": 0})
     ]
+
+
+def test_jitter_is_uniform_in_the_unit_interval() -> None:
+    xs = [jitter() for _ in range(4000)]
+    assert all(0.0 <= x < 1.0 for x in xs)
+    assert 0.45 < sum(xs) / len(xs) < 0.55
+    assert sum(x < 0.25 for x in xs) > 800 and sum(x >= 0.75 for x in xs) > 800
+    assert len(set(xs)) > 3990
