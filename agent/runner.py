@@ -23,6 +23,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from campusmon import __version__
+from campusmon.mqtt_security import secure
 
 from . import wire
 from .buffer import ReportBuffer
@@ -281,17 +282,7 @@ class Agent:
             client_id=f"campusmon-agent-{self.campus}-{self.device}",
             protocol=mqtt.MQTTv5,
         )
-        if m.username:
-            client.username_pw_set(m.username, m.password)
-        if m.tls_ca is not None:
-            import ssl
-
-            client.tls_set(
-                ca_certs=str(m.tls_ca),
-                certfile=str(m.tls_cert) if m.tls_cert else None,
-                keyfile=str(m.tls_key) if m.tls_key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        secure(client, m)
         # the will: a crash, power cut or pulled cable shows as `lost`
         client.will_set(self._status_topic, self._status("lost"), qos=1, retain=True)
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 2)

@@ -13,7 +13,6 @@ import hashlib
 import logging
 import random
 import signal
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from campusmon import __version__
 from campusmon.agent.state import SeqCounter
 from campusmon.contract import Inventory, Metrics, Status, encode, topic
+from campusmon.mqtt_security import secure
 
 from .config import ProbeConfig, TargetSettings
 from .registry import Probe, ProbeEnv, make_probe
@@ -123,15 +123,7 @@ class ProbeRunner:
             client_id=f"campusmon-probe-{self.campus}-{self.config.runner.id}",
             protocol=mqtt.MQTTv5,
         )
-        if m.username:
-            client.username_pw_set(m.username, m.password)
-        if m.tls_ca is not None:
-            client.tls_set(
-                ca_certs=str(m.tls_ca),
-                certfile=str(m.tls_cert) if m.tls_cert else None,
-                keyfile=str(m.tls_key) if m.tls_key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        secure(client, m)
         # the will covers the runner's own id only: targets keep their last observed state
         client.will_set(self._status_topic, self._status(self.config.runner.id, "lost", None, None), 1, True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import queue
 import sqlite3
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import OperationalError
 
 from campusmon.contract import subscription
+from campusmon.mqtt_security import secure
 
 from .broker import ManagedBroker
 from .config import ServerConfig
@@ -133,15 +133,7 @@ class Server:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=b.client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
-        if b.username:
-            client.username_pw_set(b.username, b.password)
-        if b.tls_ca is not None:
-            client.tls_set(
-                ca_certs=str(b.tls_ca),
-                certfile=str(b.tls_cert) if b.tls_cert else None,
-                keyfile=str(b.tls_key) if b.tls_key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        secure(client, b)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
