@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -84,28 +85,23 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日"
 _TAG_RE = re.compile(r"^[\w.\-/#]{1,64}$")
 
 
-def parse_type(raw: str) -> str:
+def _parse_choice(raw: str, what: str, choices: Sequence[str], aliases: Mapping[str, str]) -> str:
+    """One of `choices`, accepting aliases (Chinese names, common spellings) in any case."""
     value = raw.strip()
     low = value.lower()
-    if low in ASSET_TYPES:
+    if low in choices:
         return low
-    if low in TYPE_ALIASES:
-        return TYPE_ALIASES[low]
-    raise RegisterError(
-        f"unknown type {value!r}{did_you_mean(low, ASSET_TYPES)}; one of {', '.join(ASSET_TYPES)}"
-    )
+    if low in aliases:
+        return aliases[low]
+    raise RegisterError(f"unknown {what} {value!r}{did_you_mean(low, choices)}; one of {', '.join(choices)}")
+
+
+def parse_type(raw: str) -> str:
+    return _parse_choice(raw, "type", ASSET_TYPES, TYPE_ALIASES)
 
 
 def parse_status(raw: str) -> str:
-    value = raw.strip()
-    low = value.lower()
-    if low in ASSET_STATUSES:
-        return low
-    if low in STATUS_ALIASES:
-        return STATUS_ALIASES[low]
-    raise RegisterError(
-        f"unknown status {value!r}{did_you_mean(low, ASSET_STATUSES)}; one of {', '.join(ASSET_STATUSES)}"
-    )
+    return _parse_choice(raw, "status", ASSET_STATUSES, STATUS_ALIASES)
 
 
 def parse_date(raw: str) -> date:
