@@ -6,17 +6,20 @@ Every check runs in a fresh interpreter: this one has ssl and OpenSSL loaded lon
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-PRELUDE = (
-    "import sys\n"
+IMPORT_PAHO = (
     "from campusmon.agent.lean import import_paho, sha256_hex\n"
     "import_paho()\n"
     "import paho.mqtt.client as m\n"
 )
+#: as an agent-only install has it: no PySocks (the development environment may have it, see below)
+PRELUDE = "import sys\nsys.modules['socks'] = None\n" + IMPORT_PAHO
 
 
 def run(code: str) -> str:
@@ -106,3 +109,22 @@ def test_psutil_without_subprocess_until_popen() -> None:
         "p = psutil.Popen([sys.executable, '-c', 'pass'])\n"
         "assert p.wait(30) == 0 and psutil.subprocess is sys.modules['subprocess']\n"
     )
+
+
+def test_a_deferred_module_used_while_paho_imports_is_the_real_one(tmp_path: Path) -> None:
+    """PySocks, when installed, is imported by paho and runs `from base64 import b64encode` at once."""
+    (tmp_path / "socks.py").write_text(
+        "from base64 import b64encode\nimport uuid\nTOKEN = b64encode(b'x')\nPROXY_TYPE_SOCKS4 = 1\n"
+        "PROXY_TYPE_SOCKS5 = 2\nPROXY_TYPE_HTTP = 3\nclass socksocket: ...\n",
+        encoding="utf-8",
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_PAHO + "import socks\nassert socks.TOKEN == b'eA==', socks.TOKEN\n"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
