@@ -60,14 +60,27 @@ def test_server_run_process_with_managed_broker_and_cli(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     agent_cfg = tmp_path / "agent.toml"
-    agent_cfg.write_text(
-        f'[agent]\ncampus = "north"\ndevice = "pc-1"\ninterval = 1\n'
-        f'state_dir = "{tmp_path / "s"}"\n[mqtt]\nport = {port}\n',
-        encoding="utf-8",
-    )
     agent = None
     try:
         assert wait_until(lambda: port_open("127.0.0.1", port), timeout=20)
+        # what a technician runs on the server to give the agent its own broker user
+        login = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "campusmon", "server", "credentials", "add-device"]
+                + ["--campus", "north", "--device", "pc-1", "--json"],
+                env=env,
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout
+        )
+        assert (login["username"], login["port"]) == ("north.pc-1", port)
+        agent_cfg.write_text(
+            f'[agent]\ncampus = "north"\ndevice = "pc-1"\ninterval = 1\n'
+            f'state_dir = "{tmp_path / "s"}"\n[mqtt]\nport = {port}\n'
+            f'username = "{login["username"]}"\npassword = "{login["password"]}"\n',
+            encoding="utf-8",
+        )
         agent = subprocess.Popen(
             [sys.executable, "-m", "campusmon", "agent", "run", "-c", str(agent_cfg)],
             env=env,
