@@ -334,7 +334,13 @@ class Agent:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            _log.error("broker refused the connection: %s", reason)
+            hint = ""
+            if getattr(reason, "value", None) in (4, 5, 134, 135):  # bad user name or password; refused
+                hint = (
+                    " — check mqtt.username and mqtt.password (on the server: campusmon server credentials"
+                    " list / add-device --replace)"
+                )
+            _log.error("broker refused the connection: %s%s", reason, hint)
             return
         _log.info(
             "connected to %s:%s as %s/%s",

@@ -13,7 +13,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from campusmon.server.broker import ManagedBroker
 from campusmon.server.broker_auth import BrokerUsers, CredentialsError, Login, mosquitto_hash
@@ -39,7 +39,7 @@ def broker(tmp_path: Path) -> Iterator[ManagedBroker]:
 class Conn:
     """One client: its CONNACK, and the PUBACK reason of each QoS 1 publish."""
 
-    def __init__(self, port: int, login: Login | None, protocol: int) -> None:
+    def __init__(self, port: int, login: Login | None, protocol: MQTTProtocolVersion) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=protocol
         )
@@ -72,7 +72,7 @@ class Conn:
         self.client.loop_stop()
 
 
-def refused(port: int, login: Login, protocol: int = V5) -> bool:
+def refused(port: int, login: Login, protocol: MQTTProtocolVersion = V5) -> bool:
     c = Conn(port, login, protocol)
     c.close()
     return c.refused
@@ -83,7 +83,9 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.parametrize("protocol", [V5, V311], ids=["v5", "v3.1.1"])
-def test_anonymous_and_wrong_passwords_are_refused(broker: ManagedBroker, protocol: int) -> None:
+def test_anonymous_and_wrong_passwords_are_refused(
+    broker: ManagedBroker, protocol: MQTTProtocolVersion
+) -> None:
     for login in (None, Login("campusmon-server", "guess"), Login("nobody", "x")):
         c = Conn(broker.port, login, protocol)
         try:
@@ -147,7 +149,7 @@ def test_v311_spoofed_publishes_are_dropped(broker: ManagedBroker) -> None:
 
 
 @pytest.mark.parametrize("protocol", [V5, V311], ids=["v5", "v3.1.1"])
-def test_roles(broker: ManagedBroker, protocol: int) -> None:
+def test_roles(broker: ManagedBroker, protocol: MQTTProtocolVersion) -> None:
     """The server only reads; a probe runner writes its own campus, not another; a device reads nothing."""
     server = broker.server_login
     assert server is not None

@@ -129,3 +129,60 @@ def test_server_run_process_with_managed_broker_and_cli(tmp_path: Path) -> None:
     time.sleep(0.2)
     assert not psutil.pid_exists(broker_pid)
     assert not port_open("127.0.0.1", port)
+
+
+def test_server_and_in_process_probe_runner_log_in_with_their_own_users(tmp_path: Path) -> None:
+    """With the managed broker (no anonymous client), the server reads with its user and the in-process
+    probe runner publishes as `probe-main`, whose ACL admits campus `main` only."""
+    import socket
+
+    from sqlalchemy import select
+
+    from campusmon.server.config import (
+        BrokerSettings,
+        ProbesSettings,
+        ScheduleSettings,
+        ServerConfig,
+        StorageSettings,
+    )
+    from campusmon.server.models import Device
+    from campusmon.server.service import Server
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    settings = {
+        "runner": {"id": "probe-main", "jitter": 0.0},
+        "school_hours": {"mode": "always"},
+        "targets": [
+            {"id": "web-1", "kind": "tcp", "host": "127.0.0.1", "interval": 1}
+            | {"tcp": {"port": listener.getsockname()[1]}},
+        ],
+    }
+    cfg = ServerConfig(
+        broker=BrokerSettings(managed=True, port=free_port()),
+        storage=StorageSettings(data_dir=tmp_path / "d"),
+        schedule=ScheduleSettings(default="always"),
+        probes=ProbesSettings(enabled=True, campus="main", settings=settings),
+    )
+    server = Server(cfg)
+    try:
+        server.start()
+        assert server.connected and server.probes is not None and server.probes.running
+        assert server.probes.config.mqtt.username == "probe-main"
+        db = server.db
+        assert db is not None
+
+        def states() -> dict[str, str]:
+            with db.session() as s:
+                return {d.device: d.state for d in s.scalars(select(Device))}
+
+        assert wait_until(lambda: states().get("probe-main") == "online", timeout=20), states()
+        metrics = server.metrics
+        assert metrics is not None
+        assert wait_until(lambda: metrics.report_count("main", "web-1") >= 2, timeout=20)
+    finally:
+        server.stop()
+        listener.close()
+    acl = (tmp_path / "d" / "broker" / "acl").read_text()
+    assert "user probe-main\ntopic write campusmon/main/+/+" in acl
