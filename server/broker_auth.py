@@ -142,8 +142,13 @@ class BrokerUsers:
     @contextlib.contextmanager
     def _locked(self, *, render: bool = False) -> Iterator[dict[str, Any]]:
         """The users, read under an exclusive lock; written back (with passwd and acl) if changed."""
-        private_dir(self.dir)
-        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            private_dir(self.dir)
+            fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise CredentialsError(
+                f"{self.dir}: {exc.strerror}; run this as the user the server runs as"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             data = self._read()
@@ -162,6 +167,10 @@ class BrokerUsers:
             raw = self.users_path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {"version": 1, "server": None, "probes": {}, "devices": {}}
+        except OSError as exc:
+            raise CredentialsError(
+                f"{self.users_path}: {exc.strerror}; run this as the user the server runs as"
+            ) from None
         try:
             data = json.loads(raw)
             if not isinstance(data, dict) or data.get("version") != 1:

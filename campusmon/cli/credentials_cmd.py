@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,18 @@ def _users(cfg: ServerConfig) -> BrokerUsers:
         )
         raise typer.Exit(2)
     return BrokerUsers(cfg.storage.data_dir / "broker", cfg.broker.root)
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """A credentials problem (bad id, taken id, unreadable directory) is a message and exit 1."""
+    from campusmon.server.broker_auth import CredentialsError
+
+    try:
+        yield
+    except CredentialsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _toml_str(value: str) -> str:
@@ -76,15 +90,10 @@ def add_device(
 
     The device may then publish only campusmon/<campus>/<device>/…; a running broker picks it up at once.
     """
-    from campusmon.server.broker_auth import CredentialsError
-
     cfg = load_config(config)
     users = _users(cfg)
-    try:
+    with _clear_errors():
         login = users.add_device(campus, device, replace=replace)
-    except CredentialsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     b = cfg.broker
     if as_json:
         typer.echo(
@@ -113,7 +122,9 @@ def add_device(
 def remove_device(campus: str = CampusOpt, device: str = DeviceOpt, config: Path | None = ConfigOpt) -> None:
     """Take a device's broker user away (a stolen or retired PC): it cannot log in any more."""
     users = _users(load_config(config))
-    if not users.remove_device(campus, device):
+    with _clear_errors():
+        found = users.remove_device(campus, device)
+    if not found:
         typer.echo(f"error: device {campus}/{device} has no credentials", err=True)
         raise typer.Exit(1)
     typer.echo(f"removed the broker user of {campus}/{device}")
@@ -125,8 +136,9 @@ def list_users(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None
     from campusmon.server.broker_auth import SERVER_USER, device_username, probe_username
 
     users = _users(load_config(config))
-    devices = users.devices()
-    probes = users.probe_campuses()
+    with _clear_errors():
+        devices = users.devices()
+        probes = users.probe_campuses()
     if as_json:
         typer.echo(
             json.dumps(
@@ -155,14 +167,9 @@ def list_users(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None
 @app.command("probe-runner")
 def probe_runner(campus: str = CampusOpt, config: Path | None = ConfigOpt) -> None:
     """Print the [mqtt] section for a probe runner of CAMPUS on this machine (it may write that campus)."""
-    from campusmon.server.broker_auth import CredentialsError
-
     cfg = load_config(config)
-    try:
+    with _clear_errors():
         login = _users(cfg).probe_login(campus)
-    except CredentialsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     b = cfg.broker
     typer.echo(
         f"# campusmon probe runner of campus {campus} (keep this file private: chmod 600)\n"

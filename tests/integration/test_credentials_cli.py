@@ -79,7 +79,7 @@ def test_json_out_file_list_and_remove(env: dict[str, str], tmp_path: Path) -> N
     assert "east.lab-01" not in out and "4 devices" not in out and "3 devices" in out
 
 
-def test_probe_runner_lines_and_bad_input(env: dict[str, str]) -> None:
+def test_probe_runner_lines_and_bad_input(env: dict[str, str], tmp_path: Path) -> None:
     code, out, _ = run(env, "probe-runner", "--campus", "main")
     assert code == 0
     data = tomllib.loads(out)
@@ -91,3 +91,8 @@ def test_probe_runner_lines_and_bad_input(env: dict[str, str]) -> None:
         assert code == 1 and "does not match" in err, (campus, device)
     code, _, err = run(dict(env, CAMPUSMON_BROKER__MANAGED="false"), "list")
     assert code == 2 and "does not run the broker" in err
+    (tmp_path / "a-file").write_text("")
+    code, _, err = run(
+        dict(env, CAMPUSMON_STORAGE__DATA_DIR=str(tmp_path / "a-file")), "probe-runner", "--campus", "main"
+    )
+    assert code == 1 and "run this as the user the server runs as" in err
