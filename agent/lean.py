@@ -70,6 +70,10 @@ class LazyModule(types.ModuleType):
         return getattr(self.load(), attr)
 
     def load(self) -> types.ModuleType:
+        # used while the library is still importing (PySocks' `from base64 import b64encode` under
+        # paho): the stand-in is still in sys.modules and must not be handed back as the module
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
         real = importlib.import_module(self.__name__)
         # a dotted name (urllib.request) is held through its package, which the import above updated
         if "." not in self.__name__:
