@@ -204,9 +204,11 @@ def list_assets(
     if as_json:
         typer.echo(json.dumps([record_json(a) for a in assets], ensure_ascii=False, indent=2))
     elif as_csv:
+        from campusmon.server.register.formulas import neutralise
+
         writer = csv.writer(sys.stdout)
         writer.writerow(LIST_COLUMNS)
-        writer.writerows(list_row(a) for a in assets)
+        writer.writerows([neutralise(c) for c in list_row(a)] for a in assets)
     else:
         from rich.console import Console
         from rich.table import Table

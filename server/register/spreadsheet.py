@@ -29,6 +29,7 @@ from .fields import (
     parse_type,
     show,
 )
+from .formulas import neutralise, restore
 from .identity import clean
 from .models import Asset, AssetHistory, Building, Campus, Room
 from .service import AssetFilter, RegisterService, compose_search_text, search_text
@@ -233,7 +234,7 @@ class Importer:
                 report.errors.append(RowError(line, f"{len(cells)} cells but {len(columns)} columns"))
                 continue
             values = {
-                key: cells[i].strip()
+                key: restore(cells[i].strip())
                 for i, key in enumerate(columns)
                 if key and i < len(cells) and cells[i].strip()
             }
@@ -553,13 +554,13 @@ def export_row(r: Mapping[str, Any], lang: Lang) -> list[Any]:
 
 
 def export_csv(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en") -> int:
-    """UTF-8 with BOM, so Excel on Windows opens Chinese text correctly."""
+    """UTF-8 with BOM, so Excel on Windows opens Chinese text correctly; no cell can run as a formula."""
     n = 0
     with out.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(export_headers(lang))
         for a in assets:
-            writer.writerow(["" if v is None else show(v) for v in export_row(a, lang)])
+            writer.writerow(["" if v is None else neutralise(show(v) or "") for v in export_row(a, lang)])
             n += 1
     return n
 
@@ -572,6 +573,7 @@ def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en
     """Dates as dates, prices as numbers, header frozen with a filter, columns as wide as their text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -614,6 +616,9 @@ def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en
                 c = WriteOnlyCell(ws, value=float(v))
                 c.number_format = "#,##0.00"
                 cells.append(c)
+            elif isinstance(v, str):
+                # openpyxl makes a formula of text starting with "=", which neutralise() never leaves
+                cells.append(neutralise(ILLEGAL_CHARACTERS_RE.sub("\ufffd", v)))
             else:
                 cells.append(v)
         ws.append(cells)
