@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from campusmon.private_files import private_dir, private_file
+
 _log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -65,7 +67,11 @@ class ReportBuffer:
         self.max_reports = max_reports
         self.max_age_seconds = max_age_seconds
         self._clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private_dir(path.parent)
+            private_file(path, sqlite=True)
+        except OSError as exc:
+            raise BufferUnavailable(f"report buffer {path}: {exc}") from exc
         try:
             self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
