@@ -10,11 +10,13 @@ import csv
 import io
 import logging
 import unicodedata
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
@@ -169,11 +171,27 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]
 
         try:
             wb = load_workbook(path, read_only=True, data_only=True)
-        except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-            raise SpreadsheetError(f"cannot read {path.name} as XLSX: {exc}") from exc
-        ws = wb.worksheets[0]
-        rows = [(i, [_cell(v) for v in row]) for i, row in enumerate(ws.iter_rows(values_only=True), 1)]
-        wb.close()
+            try:
+                ws = wb.worksheets[0]
+                rows = [(i, [_cell(v) for v in r]) for i, r in enumerate(ws.iter_rows(values_only=True), 1)]
+            finally:
+                wb.close()
+        # what openpyxl, zipfile and the XML parsers raise on a file that is not a sound workbook
+        except (
+            InvalidFileException,
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+            SyntaxError,
+        ) as exc:
+            raise SpreadsheetError(
+                f"cannot read {path.name} as XLSX (is it a real .xlsx file?): {exc}"
+            ) from None
         encoding = "xlsx"
     else:
         try:
@@ -553,15 +571,21 @@ def export_row(r: Mapping[str, Any], lang: Lang) -> list[Any]:
     return [values[key] for key, _, _ in (*COLUMNS, *EXPORT_ONLY)]
 
 
-def export_csv(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en") -> int:
+def export_csv(assets: Iterable[Mapping[str, Any]], out: Path | BinaryIO, lang: Lang = "en") -> int:
     """UTF-8 with BOM, so Excel on Windows opens Chinese text correctly; no cell can run as a formula."""
+    if isinstance(out, Path):
+        with out.open("wb") as raw:
+            return export_csv(assets, raw, lang)
     n = 0
-    with out.open("w", encoding="utf-8-sig", newline="") as fh:
+    fh = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+    try:
         writer = csv.writer(fh)
         writer.writerow(export_headers(lang))
         for a in assets:
             writer.writerow(["" if v is None else neutralise(show(v) or "") for v in export_row(a, lang)])
             n += 1
+    finally:
+        fh.detach()  # flushed; the caller's file stays open
     return n
 
 
@@ -569,7 +593,7 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en") -> int:
+def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path | BinaryIO, lang: Lang = "en") -> int:
     """Dates as dates, prices as numbers, header frozen with a filter, columns as wide as their text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
