@@ -63,6 +63,8 @@ class BufferSettings:
     path: Path | None = None
     max_reports: Annotated[int, Range(10, 10_000_000)] = 10_000
     max_age_hours: Annotated[float, Range(0.01, 24 * 366, "hours")] = 168.0
+    #: while the disk refuses writes (full, read-only), up to this many messages wait in memory
+    memory_reports: Annotated[int, Range(0, 100_000)] = 500
 
 
 DEFAULT_COLLECTORS = (
