@@ -111,7 +111,8 @@ def big_dry_run(rows: int) -> int:
         peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         report = json.loads(out.stdout) if out.stdout.startswith("{") else {}
         print(
-            f"{rows} rows, {size / 2**20:.1f} MiB: exit {out.returncode}, {seconds:.2f} s, peak RSS {peak_mib:.0f} MiB"
+            f"{rows} rows, {size / 2**20:.1f} MiB: exit {out.returncode}, {seconds:.2f} s, "
+            f"peak RSS {peak_mib:.0f} MiB"
         )
         print(f"would create {report.get('created')}, errors {len(report.get('errors', []))}")
         ok = out.returncode == 0 and report.get("created") == rows and seconds < 15 and peak_mib < 256
