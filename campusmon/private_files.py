@@ -33,7 +33,11 @@ def tighten(path: Path, mode: int) -> bool:
     old = stat.S_IMODE(st.st_mode)
     if not old & ~mode:
         return False
-    os.chmod(path, old & mode)
+    try:
+        os.chmod(path, old & mode)
+    except PermissionError as exc:  # someone else's file we may use: say so, and go on
+        _log.warning("%s is open to other users (mode %03o) and cannot be made private: %s", path, old, exc)
+        return False
     _log.warning("%s was open to other users (mode %03o): now %03o", path, old, old & mode)
     return True
 
