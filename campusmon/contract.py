@@ -14,7 +14,8 @@ import msgspec
 
 PROTOCOL_VERSION: Final = 1
 DEFAULT_ROOT: Final = "campusmon"
-ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+#: \Z, not $: "$" also matches before a trailing newline ("pc-1\n")
+ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}\Z"
 ID_RE: Final = re.compile(ID_PATTERN)
 KINDS: Final = ("status", "metrics", "inventory", "events")
 STATES: Final = ("online", "shutdown", "lost")

@@ -204,9 +204,11 @@ def list_assets(
     if as_json:
         typer.echo(json.dumps([record_json(a) for a in assets], ensure_ascii=False, indent=2))
     elif as_csv:
+        from campusmon.server.register.formulas import neutralise
+
         writer = csv.writer(sys.stdout)
         writer.writerow(LIST_COLUMNS)
-        writer.writerows(list_row(a) for a in assets)
+        writer.writerows([neutralise(c) for c in list_row(a)] for a in assets)
     else:
         from rich.console import Console
         from rich.table import Table
@@ -441,8 +443,9 @@ def import_file(
 
 @app.command("export")
 def export(
-    out: Path = typer.Option(..., "--out", "-o", help="File to write."),
+    out: Path = typer.Option(..., "--out", "-o", help="File to write (a new file; --force to replace one)."),
     fmt: str = typer.Option("", "--format", help="csv or xlsx (default: from the file name)."),
+    force: bool = typer.Option(False, "--force", help="Replace the file if it exists."),
     lang: str = typer.Option("en", "--lang", help="Header language: en or zh."),
     config: Path | None = ConfigOpt,
     campus: str | None = CampusOpt,
@@ -456,6 +459,8 @@ def export(
     """Export assets as CSV (UTF-8) or XLSX; `assets import` reads both back."""
     from campusmon.server.register.spreadsheet import export_csv, export_records, export_xlsx
 
+    from .output import OutputError, write_output
+
     kind = (fmt or out.suffix.lstrip(".")).lower()
     if kind not in ("csv", "xlsx"):
         raise fail(f"--format must be csv or xlsx, not {kind!r}", 2)
@@ -465,7 +470,10 @@ def export(
     with register(config) as reg:
         records = export_records(reg, flt)
     writer = export_xlsx if kind == "xlsx" else export_csv
-    n = writer(records, out, "zh" if lang == "zh" else "en")
+    try:
+        n = write_output(out, lambda fh: writer(records, fh, "zh" if lang == "zh" else "en"), force=force)
+    except OutputError as exc:
+        raise fail(str(exc)) from None
     typer.echo(f"{n} assets written to {out}")
 
 

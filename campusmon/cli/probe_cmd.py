@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ def run(config: Path | None = ConfigOpt) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     setup_logging(cfg.runner.log_level)
+    os.umask(0o077)  # sequence numbers and state are the runner's own
     try:
         run_forever(cfg)
     except OSError as exc:  # state directory not writable, and the like

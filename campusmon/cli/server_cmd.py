@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -54,6 +55,7 @@ def run(config: Path | None = ConfigOpt) -> None:
 
     cfg = load_config(config)
     setup_logging(cfg.log_level)
+    os.umask(0o077)  # the data dir, databases and broker files are the server's own
     server = Server(cfg)
     stop = threading.Event()
 
@@ -64,7 +66,7 @@ def run(config: Path | None = ConfigOpt) -> None:
     signal.signal(signal.SIGINT, handler)
     try:
         server.start()
-    except BrokerError as exc:
+    except (BrokerError, OSError) as exc:  # OSError: a data dir that cannot be created or written
         typer.echo(f"error: {exc}", err=True)
         server.stop()
         raise typer.Exit(1) from None

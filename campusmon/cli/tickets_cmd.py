@@ -296,6 +296,12 @@ def tickets_open(
     if (device is None) == (room is None):
         typer.echo("error: give exactly one of --device and --room", err=True)
         raise typer.Exit(2)
+    from campusmon.contract import ID_PATTERN, ID_RE
+
+    for name, value in (("--campus", campus), ("--device", device)):
+        if value is not None and not ID_RE.match(value):
+            typer.echo(f"error: {name} {value!r} is not a device or campus id ({ID_PATTERN})", err=True)
+            raise typer.Exit(2)
     svc = _service(config)
     try:
         opened = svc.open_manual(

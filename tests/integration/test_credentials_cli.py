@@ -95,4 +95,4 @@ def test_probe_runner_lines_and_bad_input(env: dict[str, str], tmp_path: Path) -
     code, _, err = run(
         dict(env, CAMPUSMON_STORAGE__DATA_DIR=str(tmp_path / "a-file")), "probe-runner", "--campus", "main"
     )
-    assert code == 1 and "run this as the user the server runs as" in err
+    assert code == 2 and "storage.data_dir" in err and "is a file" in err  # refused as a bad config

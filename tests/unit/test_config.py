@@ -33,7 +33,7 @@ def test_sample_configs_load() -> None:
         ("[agent]\ncampus = 'Main Campus'\n", "does not match"),
         ("[agent]\ncollectors = ['cpu', 'mem']\n", "unknown collector 'mem'"),
         ("[agent]\nlog_level = 'verbose'\n", "is not one of"),
-        ("[mqtt]\nport = 70000\n", "not a TCP port"),
+        ("[mqtt]\nport = 70000\n", "mqtt.port: 70000 is out of range 1..65535"),
         ("[mqtt]\ntls_cert = '/a'\n", "go together"),
         ("[agent\n", "not valid TOML"),
     ],

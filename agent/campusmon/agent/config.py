@@ -7,9 +7,9 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from campusmon.config import ConfigError, did_you_mean, load
+from campusmon.config import SECONDS_IN_DAY, TCP_PORT, ConfigError, Range, did_you_mean, load
 from campusmon.mqtt_security import plaintext_password_error
 
 from .wire import DEFAULT_ROOT, ID_PATTERN, ID_RE
@@ -30,7 +30,7 @@ def slug(text: str) -> str:
 @dataclass
 class MqttSettings:
     host: str = "127.0.0.1"
-    port: int = 1883
+    port: Annotated[int, TCP_PORT] = 1883
     root: str = DEFAULT_ROOT
     username: str | None = None
     password: str | None = None
@@ -38,21 +38,17 @@ class MqttSettings:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    keepalive: int = 30
+    keepalive: Annotated[int, Range(5, 3600, "seconds")] = 30
     #: reconnect waits grow from min to max (doubling, with random jitter)
     #: a password without TLS is refused unless the broker is on this machine (loopback) or this is true
     allow_plaintext_password: bool = False
     #: reconnect waits grow from min to max (doubling, with random jitter); after a healthy connection
     #: the first retries wait at most reconnect_fast_seconds, or max if lower (agent/runner.py: Backoff)
-    reconnect_min_seconds: float = 1.0
-    reconnect_fast_seconds: float = 5.0
-    reconnect_max_seconds: float = 30.0
+    reconnect_min_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 1.0
+    reconnect_fast_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 5.0
+    reconnect_max_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 30.0
 
     def validate(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ConfigError(f"mqtt.port: {self.port} is not a TCP port")
-        if not 5 <= self.keepalive <= 3600:
-            raise ConfigError("mqtt.keepalive: must be 5..3600 seconds")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("mqtt.tls_cert and mqtt.tls_key go together")
         if self.tls_cert is not None and self.tls_ca is None:
@@ -81,14 +77,10 @@ class BufferSettings:
 
     #: empty: <state_dir>/buffer.sqlite3
     path: Path | None = None
-    max_reports: int = 10_000
-    max_age_hours: float = 168.0
-
-    def validate(self) -> None:
-        if not 10 <= self.max_reports <= 10_000_000:
-            raise ConfigError("buffer.max_reports: must be 10..10000000")
-        if not 0 < self.max_age_hours <= 24 * 366:
-            raise ConfigError("buffer.max_age_hours: must be > 0 and at most a year")
+    max_reports: Annotated[int, Range(10, 10_000_000)] = 10_000
+    max_age_hours: Annotated[float, Range(0.01, 24 * 366, "hours")] = 168.0
+    #: while the disk refuses writes (full, read-only), up to this many messages wait in memory
+    memory_reports: Annotated[int, Range(0, 100_000)] = 500
 
 
 DEFAULT_COLLECTORS = (
@@ -109,11 +101,11 @@ class AgentSettings:
     campus: str = "main"
     #: empty: derived from the hostname
     device: str = ""
-    interval: int = 30
+    interval: Annotated[int, SECONDS_IN_DAY] = 30
     state_dir: Path = field(default_factory=default_state_dir)
     collectors: list[str] = field(default_factory=lambda: list(DEFAULT_COLLECTORS))
     #: minutes between inventory checks; it is sent when it changed, and at least once a day
-    inventory_check_minutes: int = 60
+    inventory_check_minutes: Annotated[int, Range(1, 1440, "minutes")] = 60
     #: zlib-compress reports (the server accepts both)
     compress: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -125,10 +117,8 @@ class AgentSettings:
             raise ConfigError(f"agent.campus: {self.campus!r} does not match {ID_PATTERN}")
         if self.device and not ID_RE.match(self.device):
             raise ConfigError(f"agent.device: {self.device!r} does not match {ID_PATTERN}")
-        if not 1 <= self.interval <= 86400:
-            raise ConfigError("agent.interval: must be 1..86400 seconds")
-        if not 1 <= self.inventory_check_minutes <= 1440:
-            raise ConfigError("agent.inventory_check_minutes: must be 1..1440")
+        if self.state_dir.exists() and not self.state_dir.is_dir():
+            raise ConfigError(f"agent.state_dir: {self.state_dir} is a file, not a directory")
         for name in self.collectors:
             if name not in REGISTRY:
                 raise ConfigError(

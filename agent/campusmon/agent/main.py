@@ -77,14 +77,18 @@ def run(argv: list[str]) -> int:
 
     import_paho()
     import_psutil()
+    from campusmon.private_files import private_dir
+
     from . import stopping
     from .buffer import BufferUnavailable
     from .runner import Agent
 
+    os.umask(0o077)  # whatever the agent writes is its own
     try:
+        private_dir(cfg.agent.state_dir)
         agent = Agent(cfg)
-    except BufferUnavailable as exc:
-        sys.stderr.write(f"error: {exc}\n")
+    except (BufferUnavailable, OSError) as exc:
+        sys.stderr.write(f"error: agent.state_dir {cfg.agent.state_dir}: {exc}\n")
         return 1
     stopping.install(agent.stop, agent.stopped)
     agent.run()

@@ -182,7 +182,10 @@ class Agent:
         self.collectors = make_collectors(config.agent.collectors, ps)
         b = config.buffer
         self.buffer = ReportBuffer(
-            config.buffer_path, max_reports=b.max_reports, max_age_seconds=b.max_age_hours * 3600
+            config.buffer_path,
+            max_reports=b.max_reports,
+            max_age_seconds=b.max_age_hours * 3600,
+            memory_max=b.memory_reports,
         )
         # sequence numbers used to live in <state_dir>/<device>.seq: carry on from there
         self._legacy_seq = SeqCounter(config.agent.state_dir / f"{self.device}.seq").peek
@@ -305,6 +308,12 @@ class Agent:
         return True
 
     def _report_dropped(self) -> None:
+        trouble = self.buffer.take_failures() if self.buffer.failures_due() else None
+        if trouble is not None:
+            lost = trouble.lost_reports + trouble.lost_other
+            self.enqueue_event(
+                "buffer_error", "critical" if lost else "warning", trouble.message(), trouble.as_data()
+            )
         dropped = self.buffer.take_dropped()
         if dropped.total:
             self.enqueue_event(
@@ -452,8 +461,8 @@ class Agent:
                 if not self._connected and now >= self._next_connect:
                     self._try_connect()
                 if self._connected:
-                    if self.buffer.dropped.total:
-                        self._guard("queue a buffer_overflow event", self._report_dropped)
+                    if self.buffer.dropped.total or self.buffer.failures_due():
+                        self._guard("queue a buffer event", self._report_dropped)
                     self._guard("read the queue", self._pump)
                 wake = min(next_report, next_inventory)
                 if not self._connected:

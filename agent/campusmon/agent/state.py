@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from campusmon.private_files import private_dir, write_private
 
 
 class SeqCounter:
@@ -11,7 +12,7 @@ class SeqCounter:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         try:
             self._next = int(path.read_text(encoding="ascii").strip() or 0)
         except FileNotFoundError:
@@ -27,10 +28,5 @@ class SeqCounter:
     def take(self) -> int:
         value = self._next
         self._next += 1
-        tmp = self._path.with_suffix(".tmp")
-        with tmp.open("w", encoding="ascii") as fh:
-            fh.write(str(self._next))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._path)
+        write_private(self._path, str(self._next).encode("ascii"))
         return value

@@ -14,7 +14,8 @@ from typing import Any, Final, Literal
 
 PROTOCOL_VERSION: Final = 1
 DEFAULT_ROOT: Final = "campusmon"
-ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+#: \Z, not $: "$" also matches before a trailing newline ("pc-1\n")
+ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}\Z"
 ID_RE: Final = re.compile(ID_PATTERN)
 
 Kind = Literal["status", "metrics", "inventory", "events"]

@@ -8,11 +8,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from campusmon.agent.config import MqttSettings
-from campusmon.config import ConfigError, apply_env, build, did_you_mean, read_toml
+from campusmon.config import (
+    SECONDS_IN_DAY,
+    TCP_PORT,
+    ConfigError,
+    Range,
+    apply_env,
+    build,
+    did_you_mean,
+    read_toml,
+)
 from campusmon.contract import ID_PATTERN, ID_RE
 
 from .ifmib import PORT_CLASSES
@@ -28,7 +37,7 @@ def default_state_dir() -> Path:
 @dataclass
 class SnmpOptions:
     version: Literal["2c", "3"] = "2c"
-    port: int = 161
+    port: Annotated[int, TCP_PORT] = 161
     community: str = "public"
     #: SNMPv3 (authPriv when both keys are set, authNoPriv with only auth_key)
     user: str = ""
@@ -38,18 +47,16 @@ class SnmpOptions:
     priv_key: str = ""
     context: str = ""
     #: seconds per request and retries per request (the target's timeout bounds the whole poll)
-    request_timeout: float = 2.0
-    retries: int = 1
-    max_repetitions: int = 25
+    request_timeout: Annotated[float, Range(0.05, 60, "seconds")] = 2.0
+    retries: Annotated[int, Range(0, 10)] = 1
+    max_repetitions: Annotated[int, Range(1, 200)] = 25
     #: port name (ifName/ifDescr) or ifIndex -> uplink | ap | classroom | other
     port_classes: dict[str, str] = field(default_factory=dict)
     #: read ENTITY-MIB and the forwarding table this often (and on the first poll)
-    inventory_interval: int = 900
+    inventory_interval: Annotated[int, Range(10, 7 * 86400, "seconds")] = 900
     fdb: bool = True
 
     def validate(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ConfigError(f"snmp.port: {self.port} is not a UDP port")
         if self.version == "3":
             if not self.user:
                 raise ConfigError("snmp.user: SNMPv3 needs a user")
@@ -62,30 +69,22 @@ class SnmpOptions:
         for port, cls in self.port_classes.items():
             if cls not in PORT_CLASSES:
                 raise ConfigError(f"snmp.port_classes.{port}: {cls!r} is not one of {PORT_CLASSES}")
-        if not 1 <= self.max_repetitions <= 200:
-            raise ConfigError("snmp.max_repetitions: must be 1..200")
-        if self.request_timeout <= 0 or self.retries < 0:
-            raise ConfigError("snmp.request_timeout must be > 0 and snmp.retries >= 0")
 
 
 @dataclass
 class IcmpOptions:
-    count: int = 3
+    count: Annotated[int, Range(1, 100)] = 3
     #: seconds between echo requests
-    spacing: float = 0.2
+    spacing: Annotated[float, Range(0, 10, "seconds")] = 0.2
     #: "auto": unprivileged ICMP socket where allowed, raw socket as root; or force one
     socket: Literal["auto", "dgram", "raw"] = "auto"
     #: loss above this is a failing check (100 % is `lost`: the target is down)
-    max_loss_percent: float = 20.0
-
-    def validate(self) -> None:
-        if not 1 <= self.count <= 100:
-            raise ConfigError("icmp.count: must be 1..100")
+    max_loss_percent: Annotated[float, Range(0, 100, "%")] = 20.0
 
 
 @dataclass
 class TcpOptions:
-    port: int = 0
+    port: Annotated[int, Range(0, 65535)] = 0
 
     def validate(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -97,16 +96,16 @@ class HttpOptions:
     url: str = ""
     method: Literal["GET", "HEAD"] = "GET"
     #: accepted final status codes; empty: 200-399
-    expect_status: list[int] = field(default_factory=list)
+    expect_status: list[Annotated[int, Range(100, 599)]] = field(default_factory=list)
     #: text the body must contain (empty: not checked)
     contains: str = ""
     follow_redirects: bool = True
-    max_redirects: int = 5
+    max_redirects: Annotated[int, Range(0, 30)] = 5
     verify_tls: bool = True
     ca_file: Path | None = None
     #: a certificate expiring sooner than this is a failing check
-    cert_warning_days: float = 14.0
-    max_body_bytes: int = 1024 * 1024
+    cert_warning_days: Annotated[float, Range(0, 3650, "days")] = 14.0
+    max_body_bytes: Annotated[int, Range(1, 256 * 1024 * 1024, "bytes")] = 1024 * 1024
 
     def validate(self) -> None:
         parts = urlsplit(self.url)
@@ -120,11 +119,11 @@ class TargetSettings:
     kind: Kind
     #: address or name (for http: taken from the URL when empty)
     host: str = ""
-    interval: int = 60
+    interval: Annotated[int, SECONDS_IN_DAY] = 60
     #: bound on one whole check
-    timeout: float = 10.0
+    timeout: Annotated[float, Range(0.01, 600, "seconds")] = 10.0
     #: the target is `lost` after this many unanswered checks in a row
-    lost_after: int = 2
+    lost_after: Annotated[int, Range(1, 100, "checks")] = 2
     snmp: SnmpOptions = field(default_factory=SnmpOptions)
     icmp: IcmpOptions = field(default_factory=IcmpOptions)
     tcp: TcpOptions = field(default_factory=TcpOptions)
@@ -133,12 +132,6 @@ class TargetSettings:
     def validate(self) -> None:
         if not ID_RE.match(self.id):
             raise ConfigError(f"targets: id {self.id!r} does not match {ID_PATTERN}")
-        if not 1 <= self.interval <= 86400:
-            raise ConfigError(f"target {self.id}: interval must be 1..86400 seconds")
-        if not 1 <= self.lost_after <= 100:
-            raise ConfigError(f"target {self.id}: lost_after must be 1..100 checks")
-        if not 0 < self.timeout <= 600:
-            raise ConfigError(f"target {self.id}: timeout must be > 0 and at most 600 seconds")
         if self.kind == "http":
             try:
                 self.http.validate()
@@ -170,28 +163,24 @@ class RunnerSettings:
     id: str = "probe-runner"
     state_dir: Path = field(default_factory=default_state_dir)
     #: at most this many checks at once
-    concurrency: int = 64
+    concurrency: Annotated[int, Range(1, 4096)] = 64
     #: each target's schedule is shifted by up to this fraction of its interval
-    jitter: float = 0.1
+    jitter: Annotated[float, Range(0, 0.5, "of the interval")] = 0.1
     compress: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: more targets: TOML files with `[[targets]]` and/or `[[assets]]` (e.g. written by
     #: `campusmon assets probe-targets`); re-read when they change, without a restart
     targets_files: list[Path] = field(default_factory=list)
     #: how often targets_files (and, in the server, the asset register) are looked at again
-    reload_seconds: float = 60.0
+    reload_seconds: Annotated[float, SECONDS_IN_DAY] = 60.0
 
     def validate(self) -> None:
-        if not 1 <= self.reload_seconds <= 86400:
-            raise ConfigError("runner.reload_seconds: must be 1..86400")
+        if self.state_dir.exists() and not self.state_dir.is_dir():
+            raise ConfigError(f"runner.state_dir: {self.state_dir} is a file, not a directory")
         for name in ("campus", "id"):
             value = getattr(self, name)
             if not ID_RE.match(value):
                 raise ConfigError(f"runner.{name}: {value!r} does not match {ID_PATTERN}")
-        if not 1 <= self.concurrency <= 4096:
-            raise ConfigError("runner.concurrency: must be 1..4096")
-        if not 0 <= self.jitter <= 0.5:
-            raise ConfigError("runner.jitter: must be 0..0.5")
 
 
 #: the register's asset types (server/register/models.py ASSET_TYPES; a test keeps them equal)
@@ -219,10 +208,10 @@ class RegisterSettings:
     #: SNMP credentials for snmp checks: a name in [snmp_profiles]
     snmp_profile: str = "default"
     #: port for tcp checks
-    tcp_port: int = 22
-    interval: int = 60
-    timeout: float = 20.0
-    lost_after: int = 2
+    tcp_port: Annotated[int, TCP_PORT] = 22
+    interval: Annotated[int, SECONDS_IN_DAY] = 60
+    timeout: Annotated[float, Range(0.01, 600, "seconds")] = 20.0
+    lost_after: Annotated[int, Range(1, 100, "checks")] = 2
 
     def validate(self) -> None:
         for kind in self.checks:
@@ -230,8 +219,6 @@ class RegisterSettings:
                 raise ConfigError(
                     f"register.checks.{kind}: not an asset type{did_you_mean(kind, ASSET_TYPES)}"
                 )
-        if not 1 <= self.tcp_port <= 65535:
-            raise ConfigError(f"register.tcp_port: {self.tcp_port} is not a TCP port")
 
 
 def default_snmp_profiles() -> dict[str, SnmpOptions]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,11 @@ def server_probe_config(
     if probes.config is not None and probes.settings:
         raise ConfigError("probes: give either `config` (a file) or `settings` (inline), not both")
     data: dict[str, Any] = dict(read_toml(probes.config) if probes.config is not None else probes.settings)
-    runner: dict[str, Any] = dict(data.get("runner") or {})
+    where = str(probes.config) if probes.config is not None else "probes.settings"
+    raw_runner = data.get("runner") or {}
+    if not isinstance(raw_runner, Mapping):
+        raise ConfigError(f"{where}: runner: expected a table, got {type(raw_runner).__name__}")
+    runner: dict[str, Any] = dict(raw_runner)
     if probes.campus:
         runner["campus"] = probes.campus
     runner.setdefault("state_dir", str(data_dir / "probes"))

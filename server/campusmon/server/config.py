@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from campusmon.config import ConfigError, load
+from campusmon.config import TCP_PORT, ConfigError, Range, load
 from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROOT
 from campusmon.mqtt_security import plaintext_password_error
 
@@ -26,7 +26,7 @@ class BrokerSettings:
     #: true: the server runs and supervises its own Mosquitto on 127.0.0.1:port
     managed: bool = True
     host: str = "127.0.0.1"
-    port: int = 1883
+    port: Annotated[int, TCP_PORT] = 1883
     root: str = DEFAULT_ROOT
     username: str | None = None
     password: str | None = None
@@ -35,18 +35,16 @@ class BrokerSettings:
     tls_key: Path | None = None
     #: an external broker: a password without TLS is refused unless it is on this machine or this is true
     allow_plaintext_password: bool = False
-    keepalive: int = 30
+    keepalive: Annotated[int, Range(5, 3600, "seconds")] = 30
     client_id: str = "campusmon-server"
     #: how long the broker keeps our session (and queues reports) while the server is down
-    session_expiry_seconds: int = 7 * 86400
+    session_expiry_seconds: Annotated[int, Range(60, 2**32 - 1, "seconds")] = 7 * 86400
     mosquitto_bin: str = "mosquitto"
     #: managed broker limits; the Debian defaults (1000 / 20) drop QoS1 messages under load
-    max_queued_messages: int = 200_000
-    max_inflight_messages: int = 200
+    max_queued_messages: Annotated[int, Range(100, 100_000_000)] = 200_000
+    max_inflight_messages: Annotated[int, Range(1, 65535)] = 200
 
     def validate(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ConfigError(f"broker.port: {self.port} is not a TCP port")
         if self.managed and self.host not in ("127.0.0.1", "localhost", "::1"):
             raise ConfigError(
                 "broker.host: a managed broker listens on 127.0.0.1 only; "
@@ -72,7 +70,11 @@ class StorageSettings:
     #: SQLAlchemy URL for devices, tickets and the register; empty: SQLite in data_dir
     database_url: str = ""
     metrics_backend: Literal["sqlite"] = "sqlite"
-    metrics_retention_days: int = 30
+    metrics_retention_days: Annotated[int, Range(1, 3660, "days")] = 30
+
+    def validate(self) -> None:
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ConfigError(f"storage.data_dir: {self.data_dir} is a file, not a directory")
 
     @property
     def db_url(self) -> str:
@@ -85,14 +87,16 @@ class StorageSettings:
 
 @dataclass
 class IngestSettings:
-    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    max_payload_bytes: Annotated[int, Range(1024, 256 * 1024 * 1024, "bytes")] = DEFAULT_MAX_PAYLOAD_BYTES
     #: a report older than this many intervals is stored but raises no alert (a buffer replay)
-    stale_intervals: float = 3.0
+    stale_intervals: Annotated[float, Range(1, 1000, "intervals")] = 3.0
     #: at most this many log lines per rejection reason per minute
-    reject_log_per_minute: int = 10
+    reject_log_per_minute: Annotated[int, Range(1, 10_000)] = 10
 
 
 Severity = Literal["info", "warning", "critical"]
+#: a metric threshold: any finite value a metric can have
+THRESHOLD = Range(-1e15, 1e15)
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
 
@@ -139,11 +143,11 @@ class ThresholdRuleSettings:
     threshold resolves (the gap between the two is the hysteresis)."""
 
     metric: str
-    above: float | None = None
-    recover_below: float | None = None
-    below: float | None = None
-    recover_above: float | None = None
-    for_seconds: float = 300.0
+    above: Annotated[float, THRESHOLD] | None = None
+    recover_below: Annotated[float, THRESHOLD] | None = None
+    below: Annotated[float, THRESHOLD] | None = None
+    recover_above: Annotated[float, THRESHOLD] | None = None
+    for_seconds: Annotated[float, Range(0, 30 * 86400, "seconds")] = 300.0
     severity: Severity = "warning"
     #: the label that names the subject (e.g. "mount" for disks); empty: the device itself
     subject_label: str = ""
@@ -170,8 +174,6 @@ class ThresholdRuleSettings:
                 self.recover_above = self.below
             if self.recover_above < self.below:
                 raise ConfigError(f"rule on {self.metric}: recover_above must not be below `below`")
-        if self.for_seconds < 0:
-            raise ConfigError(f"rule on {self.metric}: for_seconds must be >= 0")
 
 
 def default_threshold_rules() -> dict[str, ThresholdRuleSettings]:
@@ -258,19 +260,19 @@ class RulesSettings:
     builtin: dict[str, BuiltinRuleSettings] = field(default_factory=default_builtin_rules)
     thresholds: dict[str, ThresholdRuleSettings] = field(default_factory=default_threshold_rules)
     #: report_stale: an online device silent for this many intervals
-    stale_intervals: float = 3.0
+    stale_intervals: Annotated[float, Range(1, 1000, "intervals")] = 3.0
     #: a problem that comes back within this window reopens its ticket instead of opening a new one
-    reopen_window_seconds: float = 3600.0
+    reopen_window_seconds: Annotated[float, Range(0, 30 * 86400, "seconds")] = 3600.0
     #: a problem that reopens this many times within the flapping window is marked flapping
-    flapping_count: int = 3
-    flapping_window_seconds: float = 1800.0
+    flapping_count: Annotated[int, Range(2, 1000)] = 3
+    flapping_window_seconds: Annotated[float, Range(1, 7 * 86400, "seconds")] = 1800.0
     #: this many devices of one room (or behind one switch) lost within the window: one ticket
-    group_min_devices: int = 3
-    group_window_seconds: float = 60.0
+    group_min_devices: Annotated[int, Range(2, 10_000)] = 3
+    group_window_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 60.0
     #: a device in a room or behind a switch waits this long before its own ticket (the group may form)
-    group_hold_seconds: float = 5.0
+    group_hold_seconds: Annotated[float, Range(0, 3600, "seconds")] = 5.0
     #: how often expected-hours, stale-report and grouping checks run
-    sweep_seconds: float = 2.0
+    sweep_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 2.0
 
     def validate(self) -> None:
         for name in self.builtin:
@@ -283,12 +285,6 @@ class RulesSettings:
         clash = set(self.thresholds) & set(BUILTIN_RULES)
         if clash:
             raise ConfigError(f"rules.thresholds: {sorted(clash)[0]!r} is a built-in rule name")
-        if self.flapping_count < 2:
-            raise ConfigError("rules.flapping_count must be >= 2")
-        if self.group_min_devices < 2:
-            raise ConfigError("rules.group_min_devices must be >= 2")
-        if min(self.sweep_seconds, self.group_window_seconds, self.stale_intervals) <= 0:
-            raise ConfigError("rules: sweep_seconds, group_window_seconds and stale_intervals must be > 0")
 
 
 @dataclass
@@ -336,7 +332,7 @@ class ScheduleSettings:
     #: profile used when nothing more specific is assigned
     default: str = "school"
     #: minutes after a period starts before a device that is not online is a fault
-    grace_minutes: float = 10.0
+    grace_minutes: Annotated[float, Range(0, 1440, "minutes")] = 10.0
     profiles: dict[str, ScheduleProfile] = field(default_factory=default_profiles)
     assign: ScheduleAssign = field(default_factory=ScheduleAssign)
 
@@ -380,13 +376,13 @@ class ChannelSettings:
     secret: str = ""
     language: Literal["", "zh-CN", "en"] = ""
     #: at most this many messages a minute; the rest wait and go out as one digest
-    rate_per_minute: int = 20
+    rate_per_minute: Annotated[int, Range(1, 10_000)] = 20
     #: this many tickets waiting at once: one digest message instead of one each
-    digest_min: int = 5
-    timeout_seconds: float = 10.0
+    digest_min: Annotated[int, Range(2, 10_000)] = 5
+    timeout_seconds: Annotated[float, Range(0.1, 300, "seconds")] = 10.0
     # email
     smtp_host: str = ""
-    smtp_port: int = 587
+    smtp_port: Annotated[int, TCP_PORT] = 587
     starttls: bool = True
     username: str = ""
     password: str = ""
@@ -401,8 +397,6 @@ class ChannelSettings:
                 raise ConfigError("email channel needs smtp_host, sender and recipients")
         elif not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"{self.kind} channel needs an http(s) url")
-        if self.rate_per_minute < 1 or self.digest_min < 2:
-            raise ConfigError("channel: rate_per_minute must be >= 1 and digest_min >= 2")
 
 
 @dataclass
@@ -426,9 +420,9 @@ class NotifySettings:
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
     routes: list[RouteSettings] = field(default_factory=list)
     #: retries back off from 2 s up to this, and give up after max_age_hours
-    max_backoff_seconds: float = 600.0
-    max_age_hours: float = 24.0
-    poll_seconds: float = 1.0
+    max_backoff_seconds: Annotated[float, Range(0.1, 86400, "seconds")] = 600.0
+    max_age_hours: Annotated[float, Range(0.01, 24 * 31, "hours")] = 24.0
+    poll_seconds: Annotated[float, Range(0.01, 60, "seconds")] = 1.0
 
     def validate(self) -> None:
         for i, route in enumerate(self.routes):

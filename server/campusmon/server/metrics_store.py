@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campusmon.contract import Metrics, flatten
+from campusmon.private_files import DIR_MODE, private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS reports (
@@ -36,7 +37,8 @@ class SqliteMetricStore:
     """Good for one school (143 devices every 30 s is ~5 reports/s); InfluxDB is the scale-out path."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        private_file(path, sqlite=True)
         self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10, isolation_level=None)
         self._lock = threading.Lock()
         self._conn.execute("PRAGMA journal_mode=WAL")

@@ -49,6 +49,8 @@ def read_date_file(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScheduleError(f"cannot read {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScheduleError(f"{path} is not UTF-8 text (one date or range per line)") from None
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     return [line for line in lines if line]
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from campusmon.contract import subscription
 from campusmon.mqtt_security import secure
+from campusmon.private_files import private_dir
 
 from .broker import ManagedBroker
 from .config import ServerConfig
@@ -81,7 +82,7 @@ class Server:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, wait_connected: float = 15.0) -> None:
         cfg = self.config
-        cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cfg.storage.data_dir)
         if cfg.broker.managed:
             self.broker = ManagedBroker(
                 cfg.storage.data_dir / "broker",

@@ -9,22 +9,26 @@ import hashlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-IMPORT_PAHO = (
+PRELUDE = (
+    "import sys\n"
+    "sys.modules['socks'] = None\n"  # as on a machine without PySocks (see the test with it below)
     "from campusmon.agent.lean import import_paho, sha256_hex\n"
     "import_paho()\n"
     "import paho.mqtt.client as m\n"
 )
-#: as an agent-only install has it: no PySocks (the development environment may have it, see below)
-PRELUDE = "import sys\nsys.modules['socks'] = None\n" + IMPORT_PAHO
 
 
-def run(code: str) -> str:
+def run(code: str, prelude: str = PRELUDE, env: dict[str, str] | None = None) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", PRELUDE + code], check=False, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", prelude + code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -73,6 +77,24 @@ def test_other_deferred_modules_load_when_used() -> None:
     )
 
 
+def test_a_library_that_uses_a_deferred_module_while_paho_imports_gets_the_real_one(tmp_path) -> None:
+    """PySocks (installed next to selenium, requests[socks] …) runs `from base64 import b64encode`
+    inside paho's import: that once recursed forever and the agent could not start."""
+    (tmp_path / "socks.py").write_text(
+        "from base64 import b64encode\nHTTP, SOCKS4, SOCKS5 = 3, 1, 2\n"
+        "def get_default_proxy():\n    return None\n",
+        encoding="utf-8",
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    run(
+        "assert m.socks.b64encode(b'x') == b'eA==' and sys.modules['base64'].b64encode is m.socks.b64encode\n"
+        "assert m.base64.b64encode is m.socks.b64encode\n"
+        "assert 'ssl' not in sys.modules and 'hashlib' not in sys.modules\n",
+        prelude=PRELUDE.replace("sys.modules['socks'] = None\n", ""),
+        env=env,
+    )
+
+
 def test_a_second_call_and_a_prior_real_import_are_harmless() -> None:
     out = subprocess.run(
         [
@@ -109,22 +131,3 @@ def test_psutil_without_subprocess_until_popen() -> None:
         "p = psutil.Popen([sys.executable, '-c', 'pass'])\n"
         "assert p.wait(30) == 0 and psutil.subprocess is sys.modules['subprocess']\n"
     )
-
-
-def test_a_deferred_module_used_while_paho_imports_is_the_real_one(tmp_path: Path) -> None:
-    """PySocks, when installed, is imported by paho and runs `from base64 import b64encode` at once."""
-    (tmp_path / "socks.py").write_text(
-        "from base64 import b64encode\nimport uuid\nTOKEN = b64encode(b'x')\nPROXY_TYPE_SOCKS4 = 1\n"
-        "PROXY_TYPE_SOCKS5 = 2\nPROXY_TYPE_HTTP = 3\nclass socksocket: ...\n",
-        encoding="utf-8",
-    )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), *sys.path]))
-    out = subprocess.run(
-        [sys.executable, "-c", IMPORT_PAHO + "import socks\nassert socks.TOKEN == b'eA==', socks.TOKEN\n"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]

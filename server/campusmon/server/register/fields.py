@@ -82,7 +82,7 @@ EDITABLE = (
     "notes",
 )
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S")
-_TAG_RE = re.compile(r"^[\w.\-/#]{1,64}$")
+_TAG_RE = re.compile(r"^[\w.\-/#]{1,64}\Z")
 
 
 def _parse_choice(raw: str, what: str, choices: Sequence[str], aliases: Mapping[str, str]) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .formulas import neutralise
+
 #: fonts with Chinese glyphs, in order of preference (Debian: fonts-wqy-microhei, fonts-noto-cjk)
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -29,7 +31,8 @@ class Label:
 
     @property
     def qr_text(self) -> str:
-        return "\n".join(p for p in (self.tag, self.name, self.room) if p)
+        """One line per field; a scanner that types it into a spreadsheet never enters a formula."""
+        return "\n".join(neutralise(p) for p in (self.tag, self.name, self.room) if p)
 
 
 def _px(mm: float) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campusmon.config import did_you_mean
-from campusmon.contract import Inventory
+from campusmon.contract import ID_PATTERN, ID_RE, Inventory
 
 from ..db import Database, utcnow
 from .changes import Change, diff_inventory
@@ -208,6 +208,10 @@ class RegisterService:
     def set_campus_code(self, name: str, code: str, actor: str) -> int:
         """Say which MQTT campus id a campus has; assets registered under a placeholder campus of
         that id move to it (and the placeholder goes). Returns how many assets moved."""
+        if not ID_RE.match(code):
+            raise RegisterError(
+                f"campus id {code!r} does not match {ID_PATTERN} (lower-case letters, digits, _ -)"
+            )
         now = utcnow()
         with self.db.session() as s:
             target = s.scalars(select(Campus).where(Campus.name == name)).first()

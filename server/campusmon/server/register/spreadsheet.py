@@ -6,15 +6,18 @@ updates the assets it finds (by register id, then asset tag, then serial) instea
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
@@ -29,6 +32,7 @@ from .fields import (
     parse_type,
     show,
 )
+from .formulas import neutralise, restore
 from .identity import clean
 from .models import Asset, AssetHistory, Building, Campus, Room
 from .service import AssetFilter, RegisterService, compose_search_text, search_text
@@ -138,16 +142,6 @@ class SpreadsheetError(RegisterError):
     """The file as a whole cannot be read (encoding, no header, no known column)."""
 
 
-def decode_csv(raw: bytes) -> tuple[str, str]:
-    """UTF-8 (with or without BOM), else GB18030 (what Excel on a Chinese Windows saves)."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise SpreadsheetError("the file is neither UTF-8 nor GB18030 text")
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -160,44 +154,100 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:
-    """(header, [(line number, cells)], encoding) of a CSV or XLSX file."""
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-        from openpyxl.utils.exceptions import InvalidFileException
+#: what openpyxl, zipfile and the XML parsers raise on a file that is not a sound workbook
+_XLSX_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    SyntaxError,
+)
+_CHUNK = 1 << 20
 
+
+def sniff_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM), else GB18030, decided by reading the file through once in chunks."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            wb = load_workbook(path, read_only=True, data_only=True)
-        except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-            raise SpreadsheetError(f"cannot read {path.name} as XLSX: {exc}") from exc
-        ws = wb.worksheets[0]
-        rows = [(i, [_cell(v) for v in row]) for i, row in enumerate(ws.iter_rows(values_only=True), 1)]
-        wb.close()
-        encoding = "xlsx"
-    else:
-        try:
-            text, encoding = decode_csv(path.read_bytes())
+            with path.open("rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
         except OSError as exc:
             raise SpreadsheetError(f"cannot read {path}: {exc}") from exc
-        rows = []
-        reader = csv.reader(io.StringIO(text, newline=""))
-        start = 1
+        return encoding
+    raise SpreadsheetError("the file is neither UTF-8 nor GB18030 text")
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
         try:
-            for cells in reader:
-                rows.append((start, cells))
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            raise SpreadsheetError(f"line {reader.line_num}: not valid CSV: {exc}") from exc
-    rows = [(n, cells) for n, cells in rows if any(c.strip() for c in cells)]
-    if not rows:
+            ws = wb.worksheets[0]
+            for i, r in enumerate(ws.iter_rows(values_only=True), 1):
+                yield i, [_cell(v) for v in r]
+        finally:
+            wb.close()
+    except (InvalidFileException, *_XLSX_ERRORS) as exc:
+        raise SpreadsheetError(f"cannot read {path.name} as XLSX (is it a real .xlsx file?): {exc}") from None
+
+
+def _csv_rows(path: Path, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    try:
+        with path.open("r", encoding=encoding, newline="") as fh:
+            reader = csv.reader(fh)
+            start = 1
+            try:
+                for cells in reader:
+                    yield start, cells
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                raise SpreadsheetError(f"line {reader.line_num}: not valid CSV: {exc}") from exc
+    except OSError as exc:
+        raise SpreadsheetError(f"cannot read {path}: {exc}") from exc
+
+
+def stream_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]], str]:
+    """(header, (line number, cells) of each further non-empty row, encoding) of a CSV or XLSX file.
+
+    The rows are read as they are used, so a file of any size takes little memory.
+    """
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        rows, encoding = _xlsx_rows(path), "xlsx"
+    else:
+        encoding = sniff_encoding(path)
+        rows = _csv_rows(path, encoding)
+    filled = ((n, cells) for n, cells in rows if any(c.strip() for c in cells))
+    first = next(filled, None)
+    if first is None:
         raise SpreadsheetError(f"{path.name} is empty")
-    return rows[0][1], rows[1:], encoding
+    return first[1], filled, encoding
+
+
+def read_table(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:
+    """(header, [(line number, cells)], encoding) of a CSV or XLSX file, all in memory."""
+    header, rows, encoding = stream_table(path)
+    return header, list(rows), encoding
 
 
 @dataclass
 class _Row:
     line: int
     values: dict[str, str]
+
+
+#: new assets are inserted this many at a time (the transaction stays one)
+INSERT_BATCH = 5000
 
 
 class _DryRun(Exception):
@@ -213,7 +263,7 @@ class Importer:
         self.default_campus = default_campus
 
     def run(self, path: Path, *, dry_run: bool = False) -> ImportReport:
-        header, rows, encoding = read_table(path)
+        header, rows, encoding = stream_table(path)
         report = ImportReport(source=path.name, encoding=encoding, dry_run=dry_run)
         columns: list[str | None] = []
         for h in header:
@@ -227,20 +277,22 @@ class Importer:
                 "no 资产编号/asset_tag or 序列号/serial column in the header: "
                 + ", ".join(repr(h) for h in header[:20])
             )
-        parsed: list[_Row] = []
-        for line, cells in rows:
-            if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
-                report.errors.append(RowError(line, f"{len(cells)} cells but {len(columns)} columns"))
-                continue
-            values = {
-                key: cells[i].strip()
-                for i, key in enumerate(columns)
-                if key and i < len(cells) and cells[i].strip()
-            }
-            parsed.append(_Row(line, values))
+
+        def parsed() -> Iterator[_Row]:
+            for line, cells in rows:
+                if len(cells) > len(columns) and any(c.strip() for c in cells[len(columns) :]):
+                    report.errors.append(RowError(line, f"{len(cells)} cells but {len(columns)} columns"))
+                    continue
+                values = {
+                    key: restore(cells[i].strip())
+                    for i, key in enumerate(columns)
+                    if key and i < len(cells) and cells[i].strip()
+                }
+                yield _Row(line, values)
+
         try:
             with self.service.db.session() as s, s.no_autoflush:
-                self._apply(s, parsed, report, utcnow())
+                self._apply(s, parsed(), report, utcnow(), write=not dry_run)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
@@ -248,7 +300,9 @@ class Importer:
         report.errors.sort(key=lambda e: e.line)
         return report
 
-    def _apply(self, s: Session, rows: Sequence[_Row], report: ImportReport, now: datetime) -> None:
+    def _apply(
+        self, s: Session, rows: Iterable[_Row], report: ImportReport, now: datetime, *, write: bool = True
+    ) -> None:
         by_id: dict[int, Asset] = {}
         by_tag: dict[str, Asset] = {}
         by_serial: dict[str, list[Asset]] = {}
@@ -329,8 +383,13 @@ class Importer:
             if serial_key:
                 seen_serial[serial_key] = row.line
             if asset is None:
-                pending.append((fields, room, campus or (room.building.campus if room else None)))
                 report.created += 1
+                if write:  # a dry run counts them; they would be rolled back anyway
+                    pending.append((fields, room, campus or (room.building.campus if room else None)))
+                    if len(pending) >= INSERT_BATCH:
+                        s.flush()
+                        self._insert(s, pending, now)
+                        pending = []
                 continue
             seen_asset[asset.id] = row.line
             changed = 0
@@ -552,15 +611,21 @@ def export_row(r: Mapping[str, Any], lang: Lang) -> list[Any]:
     return [values[key] for key, _, _ in (*COLUMNS, *EXPORT_ONLY)]
 
 
-def export_csv(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en") -> int:
-    """UTF-8 with BOM, so Excel on Windows opens Chinese text correctly."""
+def export_csv(assets: Iterable[Mapping[str, Any]], out: Path | BinaryIO, lang: Lang = "en") -> int:
+    """UTF-8 with BOM, so Excel on Windows opens Chinese text correctly; no cell can run as a formula."""
+    if isinstance(out, Path):
+        with out.open("wb") as raw:
+            return export_csv(assets, raw, lang)
     n = 0
-    with out.open("w", encoding="utf-8-sig", newline="") as fh:
+    fh = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+    try:
         writer = csv.writer(fh)
         writer.writerow(export_headers(lang))
         for a in assets:
-            writer.writerow(["" if v is None else show(v) for v in export_row(a, lang)])
+            writer.writerow(["" if v is None else neutralise(show(v) or "") for v in export_row(a, lang)])
             n += 1
+    finally:
+        fh.detach()  # flushed; the caller's file stays open
     return n
 
 
@@ -568,10 +633,11 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en") -> int:
+def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path | BinaryIO, lang: Lang = "en") -> int:
     """Dates as dates, prices as numbers, header frozen with a filter, columns as wide as their text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -614,6 +680,9 @@ def export_xlsx(assets: Iterable[Mapping[str, Any]], out: Path, lang: Lang = "en
                 c = WriteOnlyCell(ws, value=float(v))
                 c.number_format = "#,##0.00"
                 cells.append(c)
+            elif isinstance(v, str):
+                # openpyxl makes a formula of text starting with "=", which neutralise() never leaves
+                cells.append(neutralise(ILLEGAL_CHARACTERS_RE.sub("\ufffd", v)))
             else:
                 cells.append(v)
         ws.append(cells)
