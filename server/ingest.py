@@ -371,8 +371,14 @@ class Ingestor:
                 grouped |= {(campus, d) for d in devs}
             for room, in_room in sorted(by_room.items()):
                 devs = [d for d in in_room if (campus, d) not in grouped]
-                if len(devs) < n_min or not set(devs) & set(mine):
+                if not set(devs) & set(mine):
                     continue
+                if len(devs) < n_min:
+                    with self.db.session() as s:
+                        # the room already has its ticket: a device lost after the group formed joins it
+                        joins = TicketService.active(s, campus, "", "room_down", room) is not None
+                    if not joins:
+                        continue
                 what = "went offline together" if problem == "device_down" else "are not on in school hours"
                 opened = self.tickets.open(
                     campus=campus,

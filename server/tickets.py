@@ -51,6 +51,15 @@ class Opened:
     event: str | None = None
 
 
+def recount(summary: str, n: int) -> str:
+    """A group ticket's summary begins with how many devices it lists: keep that number current."""
+    prefix = "[flapping] " if summary.startswith("[flapping] ") else ""
+    head, sep, rest = summary.removeprefix(prefix).partition(" devices ")
+    if not (sep and head.isdigit()):
+        return summary
+    return f"{prefix}{n} devices {rest}"[:500]
+
+
 def _history(
     ticket: Ticket, actor: str, action: str, frm: str | None, to: str | None, note: str, at: datetime
 ) -> None:
@@ -225,6 +234,8 @@ class TicketService:
             if added:
                 _history(existing, actor, "affected", None, None, "also affected: " + ", ".join(added), at)
                 existing.updated_at = at
+                if problem in GROUP_PROBLEMS:
+                    existing.summary = recount(existing.summary, len(existing.affected))
             elif actor != SYSTEM_ACTOR and note:
                 _history(existing, actor, "note", None, None, note, at)
                 existing.updated_at = at
@@ -239,6 +250,8 @@ class TicketService:
             recent.last_signal, recent.last_signal_at = "open", at
             _history(recent, actor, "reopen", "resolved", "open", f"recurred: {summary}", at)
             self._add_affected(s, recent, campus, affected, at)
+            if problem in GROUP_PROBLEMS:
+                recent.summary = recount(recent.summary, len(recent.affected))
             s.flush()
             reopens = s.scalar(
                 select(func.count(TicketHistory.id)).where(
