@@ -103,7 +103,9 @@ class ProbeRunner:
         return TargetState(target, make_probe(target, self.env), seq)
 
     # -- MQTT ----------------------------------------------------------------------------------
-    def _status(self, device: str, state: str, reason: str | None, interval: int | None) -> bytes:
+    def _status(
+        self, device: str, state: str, reason: str | None, interval: int | None, via: str | None = None
+    ) -> bytes:
         return encode(
             Status(
                 campus=self.campus,
@@ -113,6 +115,7 @@ class ProbeRunner:
                 reason=reason,
                 interval=interval,
                 agent=RUNNER_NAME,
+                via=via,
             )
         )
 
@@ -124,7 +127,7 @@ class ProbeRunner:
             protocol=mqtt.MQTTv5,
         )
         secure(client, m)
-        # the will covers the runner's own id only: targets keep their last observed state
+        # the will covers the runner's own id only; the server lets the targets follow it (`via`)
         client.will_set(self._status_topic, self._status(self.config.runner.id, "lost", None, None), 1, True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.max_queued_messages_set(50_000)
@@ -168,7 +171,8 @@ class ProbeRunner:
     def _publish_status(self, target: TargetSettings, state: str, reason: str | None) -> None:
         self._publish(
             topic(self.campus, target.id, "status", self.root),
-            self._status(target.id, state, reason, target.interval),
+            # `via`: the server lets the target follow the runner when the runner stops or dies
+            self._status(target.id, state, reason, target.interval, via=self.config.runner.id),
             retain=True,
         )
 

@@ -209,6 +209,8 @@ class Ingestor:
             old = dev.state
             # the will's ts is when the agent connected: stamp `lost` with the time we received it
             since = now if st.state == "lost" else _dt(min(st.ts, received))
+            if st.via is not None and dev.observed_by != st.via:
+                dev.observed_by = st.via
             if old == st.state:
                 # retained statuses come again on every (re)subscribe: the stored state decides
                 return "duplicate_status"
@@ -237,6 +239,8 @@ class Ingestor:
                     detail=f"{old} -> {st.state}" + (f" ({st.reason})" if st.reason else ""),
                 )
             )
+        if st.state != "online":
+            self._unobserved(st.campus, st.device, st.state, now)
         if st.state == "lost":
             if paged:
                 self._lost(st.campus, st.device, received)
@@ -248,6 +252,27 @@ class Ingestor:
             )
             self._recovered(st.campus, st.device, f"{st.device} {why}", now)
         return "accepted_status"
+
+    def _unobserved(self, campus: str, runner: str, state: str, now: datetime) -> None:
+        """A probe runner stopped or died: the targets it saw online follow it to `unknown` (nobody
+        observes them now), so they raise no ticket of their own; the runner's status is the one fault.
+        They come back with the runner, which publishes what it observes again."""
+        why = "stopped" if state == "shutdown" else "lost"
+        with self.db.session() as s:
+            targets = list(
+                s.scalars(
+                    select(Device).where(
+                        Device.campus == campus, Device.observed_by == runner, Device.state == "online"
+                    )
+                )
+            )
+            for t in targets:
+                t.state, t.state_since = "unknown", now
+                t.state_reason = f"not observed: probe runner {runner} {why}"
+                s.add(DeviceHistory(device_id=t.id, at=now, kind="status_unobserved", detail=t.state_reason))
+                self._stale.discard((campus, t.device))
+        if targets:
+            _log.info("%d targets of probe runner %s/%s are not observed now", len(targets), campus, runner)
 
     # -- device down, root cause ------------------------------------------------------------------
     def _groupable(self, campus: str, device: str) -> bool:
