@@ -497,6 +497,7 @@ class Ingestor:
             devices = list(s.scalars(select(Device).where(Device.state.in_(("lost", "shutdown", "online")))))
             covered = TicketService.covered_devices(s)
             stuck = TicketService.covered_devices(s, own_groups=False)
+            handled = TicketService.handled_losses(s)
         down: list[tuple[str, str]] = []
         off: list[tuple[str, str]] = []
         for d in devices:
@@ -511,6 +512,8 @@ class Ingestor:
                 continue
             if key in covered or since is None:
                 continue
+            if (at := handled.get(key)) is not None and since <= at:
+                continue  # a person resolved this loss: it stays resolved until the device is seen again
             exp = self.expectation(d.campus, d.device, now_ts)
             if not (exp.expected and exp.past_grace):
                 continue
