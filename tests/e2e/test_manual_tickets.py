@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from campusmon.server.service import Server
 from campusmon.server.simulator import SimDevice
 from campusmon.server.tickets import TicketService
 from tests.support.mqtt import wait_until
@@ -24,18 +25,26 @@ from tests.support.mqtt import wait_until
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, CAMPUSMON_STORAGE__DATA_DIR=str(data_dir), COLUMNS="200")
     return subprocess.run(
-        [sys.executable, "-m", "campusmon", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "campusmon", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
-def sweeps(server, n: int) -> bool:  # type: ignore[no-untyped-def]
+def sweeps(server: Server, n: int) -> bool:
+    assert server.ingestor is not None
     ing = server.ingestor
     start = ing.snapshot().get("sweeps", 0)
     return wait_until(lambda: ing.snapshot().get("sweeps", 0) >= start + n, timeout=30)
 
 
 @pytest.mark.slow
-def test_resolving_an_offline_device_by_hand_stays_resolved(tmp_path: Path, server_factory, mosquitto) -> None:
+def test_resolving_an_offline_device_by_hand_stays_resolved(
+    tmp_path: Path, server_factory, mosquitto
+) -> None:
     server = server_factory(rules__sweep_seconds=0.2)
     data = tmp_path / "server"
     svc = TicketService(server.db)
@@ -97,7 +106,9 @@ def test_tickets_open_refuses_empty_summary_unknown_device_and_bad_ids(tmp_path:
     rows = json.loads(cli(tmp_path, "tickets", "list", "--json").stdout)
     assert [r["problem"] for r in rows] == ["device_down"]  # nothing was opened by the refusals
 
-    forced = cli(tmp_path, "tickets", "open", "--device", "new-pc", "--summary", "not installed yet", "--force")
+    forced = cli(
+        tmp_path, "tickets", "open", "--device", "new-pc", "--summary", "not installed yet", "--force"
+    )
     assert forced.returncode == 0 and "opened" in forced.stdout, forced.stderr
     known = cli(tmp_path, "tickets", "open", "--device", "c302-panel", "--summary", "touch dead")
     assert known.returncode == 0 and "opened" in known.stdout, known.stderr

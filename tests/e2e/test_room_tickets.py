@@ -29,12 +29,16 @@ from tests.support.mqtt import wait_until
 
 
 @pytest.fixture
-def room_server(tmp_path: Path, mosquitto: MosquittoProcess) -> Iterator[Callable[[list[str], float], Server]]:
+def room_server(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> Iterator[Callable[[list[str], float], Server]]:
     servers: list[Server] = []
 
     def make(devices: list[str], window: float) -> Server:
         cfg = ServerConfig(
-            broker=BrokerSettings(managed=False, host=mosquitto.host, port=mosquitto.port, client_id="srv-room"),
+            broker=BrokerSettings(
+                managed=False, host=mosquitto.host, port=mosquitto.port, client_id="srv-room"
+            ),
             storage=StorageSettings(data_dir=tmp_path / "server"),
             schedule=ScheduleSettings(default="always"),
             topology={"main": CampusTopologySettings(rooms=dict.fromkeys(devices, "lab301"))},
@@ -78,6 +82,7 @@ def _lose_room(server: Server, mosquitto: MosquittoProcess, n: int, spread: floa
         if delay > 0:
             time.sleep(delay)
         d.vanish()
+    assert server.db is not None
     svc = TicketService(server.db)
     assert wait_until(lambda: sum(len(t.affected) for t in svc.list()) >= n, timeout=30), [
         (t.problem, t.summary) for t in svc.list()
