@@ -422,6 +422,7 @@ def import_file(
             "unchanged": report.unchanged,
             "errors": [{"line": e.line, "reason": e.reason} for e in report.errors],
             "warnings": report.warnings,
+            "other_rows": [{"line": n, "category": w} for n, w in report.other_rows],
         }
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
     else:
