@@ -38,11 +38,26 @@ def load_config(path: Path | None) -> ServerConfig:
         raise typer.Exit(2) from None
 
 
-def open_db(path: Path | None) -> Database:
-    from campusmon.server.db import Database
+def database(url: str) -> Database:
+    """The database, schema brought up to date (waiting while another process does that): a clear
+    message instead of a traceback when it cannot be had."""
+    from sqlalchemy.exc import OperationalError
 
+    from campusmon.server.db import Database, DatabaseInitialising
+
+    try:
+        return Database(url)
+    except DatabaseInitialising as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        typer.echo(f"error: the database is not available: {exc.orig}", err=True)
+        raise typer.Exit(1) from None
+
+
+def open_db(path: Path | None) -> Database:
     cfg = load_config(path)
-    return Database(cfg.storage.db_url)
+    return database(cfg.storage.db_url)
 
 
 @app.command("run")
@@ -50,6 +65,7 @@ def run(config: Path | None = ConfigOpt) -> None:
     """Run the server (and, by default, its managed Mosquitto) until SIGTERM/SIGINT."""
     from campusmon.cli import setup_logging
     from campusmon.server.broker import BrokerError
+    from campusmon.server.db import DatabaseInitialising
     from campusmon.server.service import Server
 
     cfg = load_config(config)
@@ -64,7 +80,7 @@ def run(config: Path | None = ConfigOpt) -> None:
     signal.signal(signal.SIGINT, handler)
     try:
         server.start()
-    except BrokerError as exc:
+    except (BrokerError, DatabaseInitialising) as exc:
         typer.echo(f"error: {exc}", err=True)
         server.stop()
         raise typer.Exit(1) from None

@@ -30,14 +30,15 @@ def _author(by: str | None) -> str:
 
 def _service(config: Path | None) -> TicketService:
     """The ticket service as the server builds it: changes made here are notified by the server."""
-    from campusmon.server.db import Database
     from campusmon.server.notify import Router
     from campusmon.server.tickets import TicketService
+
+    from .server_cmd import database
 
     cfg = load_config(config)
     r = cfg.rules
     return TicketService(
-        Database(cfg.storage.db_url),
+        database(cfg.storage.db_url),
         reopen_window_seconds=r.reopen_window_seconds,
         flapping_count=r.flapping_count,
         flapping_window_seconds=r.flapping_window_seconds,
