@@ -233,12 +233,16 @@ def load(
     *,
     environ: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    merge: typing.Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> T:
-    """Read `path` (or nothing), overlay the environment, validate into `cls`."""
+    """Read `path` (or nothing), overlay the environment, `merge` (e.g. shipped tables the file
+    extends key by key), validate into `cls`."""
     data: dict[str, Any] = dict(defaults or {})
     if path is not None:
         data.update(read_toml(path))
     data = apply_env(data, cls, environ)
+    if merge is not None:
+        data = merge(data)
     where = str(path) if path is not None else "config"
     try:
         return build(cls, data)

@@ -67,6 +67,8 @@ class Status(_Payload, kw_only=True):
     reason: str | None = None
     interval: Annotated[int, msgspec.Meta(gt=0, le=86400)] | None = None
     agent: str | None = None
+    #: a probe target's status: the id of the runner that observes it (its state follows the runner's)
+    via: Ident | None = None
 
 
 class Metrics(_Payload, kw_only=True):

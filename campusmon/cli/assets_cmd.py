@@ -424,6 +424,7 @@ def import_file(
             "unchanged": report.unchanged,
             "errors": [{"line": e.line, "reason": e.reason} for e in report.errors],
             "warnings": report.warnings,
+            "other_rows": [{"line": n, "category": w} for n, w in report.other_rows],
         }
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
     else:
@@ -656,6 +657,14 @@ def split(ref: str = typer.Argument(..., metavar="ID|TAG"), config: Path | None 
     typer.echo(f"reporting device of {ref} is now asset #{new_id}")
 
 
+def _rooms_config(ctx: typer.Context, config: Path | None) -> Path | None:
+    """`assets rooms --config X add …` means X too: the subcommand's own --config, else the group's."""
+    if config is not None or ctx.parent is None:
+        return config
+    parent = ctx.parent.params.get("config")
+    return Path(parent) if parent else None
+
+
 @rooms_app.callback()
 def rooms(ctx: typer.Context, config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """List rooms as CAMPUS/BUILDING/ROOM."""
@@ -672,29 +681,34 @@ def rooms(ctx: typer.Context, config: Path | None = ConfigOpt, as_json: bool = J
 
 @rooms_app.command("add")
 def rooms_add(
-    path: str = typer.Argument(..., metavar="CAMPUS/BUILDING/ROOM"), config: Path | None = ConfigOpt
+    ctx: typer.Context,
+    path: str = typer.Argument(..., metavar="CAMPUS/BUILDING/ROOM"),
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Add a room (and its campus and building when they are new)."""
-    with register(config) as reg:
+    with register(_rooms_config(ctx, config)) as reg:
         typer.echo(f"room {reg.add_room(path)}")
 
 
 @rooms_app.command("code")
 def rooms_code(
+    ctx: typer.Context,
     campus: str = typer.Argument(..., help="Campus name as in the register (校区)."),
     code: str = typer.Argument(..., help="The campus id its devices use in MQTT topics."),
     config: Path | None = ConfigOpt,
 ) -> None:
     """Link a campus to the id its devices report (e.g. 主校区 → main)."""
-    with register(config) as reg:
+    with register(_rooms_config(ctx, config)) as reg:
         moved = reg.set_campus_code(campus, code, actor())
     typer.echo(f"campus {campus} is {code} in topics" + (f"; {moved} asset(s) moved to it" if moved else ""))
 
 
 @rooms_app.command("campuses")
-def rooms_campuses(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
+def rooms_campuses(ctx: typer.Context, config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Campuses and the id their devices report."""
-    with register(config) as reg:
+    parent_json = bool(ctx.parent.params.get("as_json")) if ctx.parent is not None else False
+    as_json = as_json or parent_json
+    with register(_rooms_config(ctx, config)) as reg:
         rows = reg.campuses()
     if as_json:
         typer.echo(json.dumps([{"name": n, "code": c} for n, c in rows], ensure_ascii=False, indent=2))

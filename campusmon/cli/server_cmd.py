@@ -39,11 +39,26 @@ def load_config(path: Path | None) -> ServerConfig:
         raise typer.Exit(2) from None
 
 
-def open_db(path: Path | None) -> Database:
-    from campusmon.server.db import Database
+def database(url: str) -> Database:
+    """The database, schema brought up to date (waiting while another process does that): a clear
+    message instead of a traceback when it cannot be had."""
+    from sqlalchemy.exc import OperationalError
 
+    from campusmon.server.db import Database, DatabaseInitialising
+
+    try:
+        return Database(url)
+    except DatabaseInitialising as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        typer.echo(f"error: the database is not available: {exc.orig}", err=True)
+        raise typer.Exit(1) from None
+
+
+def open_db(path: Path | None) -> Database:
     cfg = load_config(path)
-    return Database(cfg.storage.db_url)
+    return database(cfg.storage.db_url)
 
 
 @app.command("run")
@@ -51,6 +66,7 @@ def run(config: Path | None = ConfigOpt) -> None:
     """Run the server (and, by default, its managed Mosquitto) until SIGTERM/SIGINT."""
     from campusmon.cli import setup_logging
     from campusmon.server.broker import BrokerError
+    from campusmon.server.db import DatabaseInitialising
     from campusmon.server.service import Server
 
     cfg = load_config(config)
@@ -66,7 +82,8 @@ def run(config: Path | None = ConfigOpt) -> None:
     signal.signal(signal.SIGINT, handler)
     try:
         server.start()
-    except (BrokerError, OSError) as exc:  # OSError: a data dir that cannot be created or written
+    # OSError: a data dir that cannot be created or written
+    except (BrokerError, DatabaseInitialising, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         server.stop()
         raise typer.Exit(1) from None
@@ -92,11 +109,34 @@ def check_config(config: Path | None = ConfigOpt) -> None:
         f"{cfg.broker.port}, data in {cfg.storage.data_dir}, threshold rules: {rules or 'none'}"
     )
     typer.echo(f"built-in rules: {builtin or 'none'}")
+    typer.echo(f"effective threshold rules ({len(cfg.rules.thresholds)}):")
+    width = max((len(k) for k in cfg.rules.thresholds), default=0)
+    for name, rule in cfg.rules.thresholds.items():
+        origin = cfg.rules.origins.get(name, "shipped")
+        typer.echo(f"  {name:<{width}}  {describe_rule(rule)}  [{origin}]")
     typer.echo(
         f"schedule: {cfg.schedule.timezone}, default profile {cfg.schedule.default!r}, "
         f"grace {cfg.schedule.grace_minutes:g} min, profiles: {', '.join(cfg.schedule.profiles)}"
     )
     typer.echo(f"notification channels: {channels or 'none'}; routes: {len(cfg.notify.routes)}")
+
+
+def describe_rule(rule: Any) -> str:
+    """One threshold rule in a line: condition, duration, recovery, subject, severity, scope."""
+    if not rule.enabled:
+        return f"off ({rule.metric})"
+    if rule.above is not None:
+        cond, recover = f"{rule.metric} > {rule.above:g}", f"recovers below {rule.recover_below:g}"
+    else:
+        cond, recover = f"{rule.metric} < {rule.below:g}", f"recovers above {rule.recover_above:g}"
+    parts = [f"{cond} for {rule.for_seconds:g} s ({recover})"]
+    if rule.subject_label:
+        parts.append(f"per {rule.subject_label}")
+    parts.append(rule.severity if rule.ticket else f"{rule.severity}, history only (no ticket)")
+    scope = {k: v for k, v in vars(rule.scope).items() if v}
+    if scope:
+        parts.append("only " + "; ".join(f"{k} {', '.join(v)}" for k, v in scope.items()))
+    return ", ".join(parts)
 
 
 def fmt_time(value: Any) -> str:

@@ -101,6 +101,9 @@ class AgentSettings:
     campus: str = "main"
     #: empty: derived from the hostname
     device: str = ""
+    #: what this machine is, for the asset register: pc, panel (a classroom interactive panel) or
+    #: server; auto: panel when a touch screen is attached, else left to the server (pc or server)
+    type: Literal["auto", "pc", "panel", "server"] = "auto"
     interval: Annotated[int, SECONDS_IN_DAY] = 30
     state_dir: Path = field(default_factory=default_state_dir)
     collectors: list[str] = field(default_factory=lambda: list(DEFAULT_COLLECTORS))

@@ -278,7 +278,7 @@ class Agent:
 
     def check_inventory(self, *, force: bool = False) -> bool:
         """Queue the inventory if it changed, is a day old, or `force`; True when queued."""
-        from .inventory import InventoryUnavailable, collect, content_hash
+        from .inventory import InventoryUnavailable, collect, content_hash, device_type
 
         snapshot, self._first_inventory = self._first_inventory, None
         if snapshot is None:
@@ -288,6 +288,9 @@ class Agent:
                 _log.warning("inventory unavailable: %s", exc)
                 return False
         data, facts = snapshot
+        kind = device_type(self.config.agent.type, self._ps)
+        if kind is not None:
+            data = {**data, "type": kind}  # the register gives a new asset this type
         digest = content_hash(data)
         try:
             sent_at = float(self.buffer.get_meta("inventory_sent_at") or 0)

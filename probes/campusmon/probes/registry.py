@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -11,6 +14,10 @@ from .result import ProbeResult
 
 if TYPE_CHECKING:
     from .snmp import SnmpEnv
+
+_log = logging.getLogger(__name__)
+#: errors a buggy or surprised check may raise; they become a result code, never a dead target
+CHECK_ERRORS = (OSError, ValueError, RuntimeError, LookupError, TypeError, ArithmeticError, AttributeError)
 
 
 class Probe(Protocol):
@@ -70,3 +77,19 @@ REGISTRY: dict[str, Callable[[TargetSettings, ProbeEnv], Probe]] = {
 
 def make_probe(target: TargetSettings, env: ProbeEnv) -> Probe:
     return REGISTRY[target.kind](target, env)
+
+
+async def bounded_check(
+    probe: Probe, target: TargetSettings, clock: Callable[[], float] = time.monotonic
+) -> ProbeResult:
+    """One check bounded by the target's `timeout` (for the whole check, retries included): the
+    timeout and any error become result codes."""
+    started = clock()
+    try:
+        return await asyncio.wait_for(probe.check(), timeout=target.timeout)
+    except TimeoutError:
+        took = clock() - started
+        return ProbeResult(target.kind, "timeout", f"no result within {target.timeout:g} s", took)
+    except CHECK_ERRORS as exc:
+        _log.warning("check of %s failed unexpectedly: %s: %s", target.id, type(exc).__name__, exc)
+        return ProbeResult(target.kind, "protocol_error", f"{type(exc).__name__}: {exc}", clock() - started)

@@ -31,7 +31,7 @@ from campusmon.contract import Inventory, Metrics, Status, encode, topic
 from campusmon.mqtt_security import secure
 
 from .config import ProbeConfig, TargetSettings
-from .registry import Probe, ProbeEnv, make_probe
+from .registry import Probe, ProbeEnv, bounded_check, make_probe
 from .result import ProbeResult
 from .schedule import SchoolHours, school_hours
 from .targets import TargetFiles, TargetSource, merge_targets
@@ -40,8 +40,6 @@ _log = logging.getLogger(__name__)
 RUNNER_NAME = f"campusmon-probe/{__version__}"
 #: an unchanged inventory is still resent this often (retained, so it is cheap)
 INVENTORY_REFRESH_SECONDS = 86400.0
-#: errors a buggy or surprised check may raise; they become a result code, never a dead target
-CHECK_ERRORS = (OSError, ValueError, RuntimeError, LookupError, TypeError, ArithmeticError, AttributeError)
 
 
 def inventory_hash(inventory: dict[str, Any]) -> str:
@@ -103,7 +101,9 @@ class ProbeRunner:
         return TargetState(target, make_probe(target, self.env), seq)
 
     # -- MQTT ----------------------------------------------------------------------------------
-    def _status(self, device: str, state: str, reason: str | None, interval: int | None) -> bytes:
+    def _status(
+        self, device: str, state: str, reason: str | None, interval: int | None, via: str | None = None
+    ) -> bytes:
         return encode(
             Status(
                 campus=self.campus,
@@ -113,6 +113,7 @@ class ProbeRunner:
                 reason=reason,
                 interval=interval,
                 agent=RUNNER_NAME,
+                via=via,
             )
         )
 
@@ -124,7 +125,7 @@ class ProbeRunner:
             protocol=mqtt.MQTTv5,
         )
         secure(client, m)
-        # the will covers the runner's own id only: targets keep their last observed state
+        # the will covers the runner's own id only; the server lets the targets follow it (`via`)
         client.will_set(self._status_topic, self._status(self.config.runner.id, "lost", None, None), 1, True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.max_queued_messages_set(50_000)
@@ -168,7 +169,8 @@ class ProbeRunner:
     def _publish_status(self, target: TargetSettings, state: str, reason: str | None) -> None:
         self._publish(
             topic(self.campus, target.id, "status", self.root),
-            self._status(target.id, state, reason, target.interval),
+            # `via`: the server lets the target follow the runner when the runner stops or dies
+            self._status(target.id, state, reason, target.interval, via=self.config.runner.id),
             retain=True,
         )
 
@@ -230,22 +232,8 @@ class ProbeRunner:
 
     async def check(self, st: TargetState) -> ProbeResult:
         """One bounded check: the timeout and any error become result codes."""
-        started = self.clock()
         async with self._limit:
-            try:
-                return await asyncio.wait_for(st.probe.check(), timeout=st.target.timeout)
-            except TimeoutError:
-                return ProbeResult(
-                    st.target.kind,
-                    "timeout",
-                    f"no result within {st.target.timeout:g} s",
-                    self.clock() - started,
-                )
-            except CHECK_ERRORS as exc:
-                _log.warning("check of %s failed unexpectedly: %s: %s", st.target.id, type(exc).__name__, exc)
-                return ProbeResult(
-                    st.target.kind, "protocol_error", f"{type(exc).__name__}: {exc}", self.clock() - started
-                )
+            return await bounded_check(st.probe, st.target, self.clock)
 
     async def check_once(self) -> dict[str, ProbeResult]:
         ids = list(self.targets)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -273,6 +275,8 @@ class RulesSettings:
     group_hold_seconds: Annotated[float, Range(0, 3600, "seconds")] = 5.0
     #: how often expected-hours, stale-report and grouping checks run
     sweep_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 2.0
+    #: threshold rule -> where it comes from: "shipped", "site" or "shipped, changed: <keys>"
+    origins: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def validate(self) -> None:
         for name in self.builtin:
@@ -484,5 +488,64 @@ def static_topology(cfg: ServerConfig) -> StaticTopology:
     )
 
 
+def shipped_threshold_tables() -> dict[str, dict[str, Any]]:
+    """The shipped threshold rules as TOML tables (what a site file's tables are merged onto)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, rule in default_threshold_rules().items():
+        table = {k: v for k, v in dataclasses.asdict(rule).items() if v is not None}
+        table["scope"] = {k: v for k, v in table["scope"].items() if v}
+        out[name] = table
+    return out
+
+
+#: the keys of the other direction, dropped when a site table switches a shipped rule's direction
+_DIRECTION = {"above": ("below", "recover_above"), "below": ("above", "recover_below")}
+_RECOVER = {"above": "recover_below", "below": "recover_above"}
+
+
+def merge_threshold_rules(site: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Shipped rules overridden or extended key by key by `[rules.thresholds.X]` tables of a site.
+
+    A key the site sets replaces the shipped value (a `scope` table as a whole); a rule the site adds
+    is taken as written. A new `above` (`below`) without its recovery threshold keeps the shipped
+    hysteresis gap; setting the other direction drops the shipped one. `enabled = false` turns a
+    shipped rule off. Returns the tables and where each rule comes from (for `check-config`)."""
+    tables: dict[str, Any] = dict(shipped_threshold_tables())
+    origins = dict.fromkeys(tables, "shipped")
+    for name, over in site.items():
+        base = tables.get(name)
+        if base is None or not isinstance(over, Mapping):
+            tables[name] = over  # a rule of the site's own (or not a table: the error names it)
+            origins[name] = "site"
+            continue
+        merged = dict(base)
+        for side, other in _DIRECTION.items():
+            if side in over and side not in base:
+                for k in other:
+                    merged.pop(k, None)
+        for side, recover in _RECOVER.items():
+            if side in over and recover not in over and side in base and recover in base:
+                gap = float(base[side]) - float(base[recover])
+                if isinstance(over[side], int | float) and not isinstance(over[side], bool):
+                    merged[recover] = float(over[side]) - gap
+        merged.update(over)
+        tables[name] = merged
+        origins[name] = "shipped, changed: " + ", ".join(sorted(over))
+    return tables, origins
+
+
 def load_server_config(path: Path | None) -> ServerConfig:
-    return load(ServerConfig, path)
+    """Read and validate a server config; `[rules.thresholds.X]` tables extend the shipped rules."""
+    origins: dict[str, str] = {}
+
+    def with_shipped_rules(data: dict[str, Any]) -> dict[str, Any]:
+        rules = data.get("rules")
+        if not isinstance(rules, Mapping) or not isinstance(rules.get("thresholds"), Mapping):
+            return data
+        tables, found = merge_threshold_rules(rules["thresholds"])
+        origins.update(found)
+        return {**data, "rules": {**rules, "thresholds": tables}}
+
+    cfg = load(ServerConfig, path, merge=with_shipped_rules)
+    cfg.rules.origins = origins or dict.fromkeys(cfg.rules.thresholds, "shipped")
+    return cfg

@@ -209,6 +209,8 @@ class Ingestor:
             old = dev.state
             # the will's ts is when the agent connected: stamp `lost` with the time we received it
             since = now if st.state == "lost" else _dt(min(st.ts, received))
+            if st.via is not None and dev.observed_by != st.via:
+                dev.observed_by = st.via
             if old == st.state:
                 # retained statuses come again on every (re)subscribe: the stored state decides
                 return "duplicate_status"
@@ -237,6 +239,8 @@ class Ingestor:
                     detail=f"{old} -> {st.state}" + (f" ({st.reason})" if st.reason else ""),
                 )
             )
+        if st.state != "online":
+            self._unobserved(st.campus, st.device, st.state, now)
         if st.state == "lost":
             if paged:
                 self._lost(st.campus, st.device, received)
@@ -248,6 +252,27 @@ class Ingestor:
             )
             self._recovered(st.campus, st.device, f"{st.device} {why}", now)
         return "accepted_status"
+
+    def _unobserved(self, campus: str, runner: str, state: str, now: datetime) -> None:
+        """A probe runner stopped or died: the targets it saw online follow it to `unknown` (nobody
+        observes them now), so they raise no ticket of their own; the runner's status is the one fault.
+        They come back with the runner, which publishes what it observes again."""
+        why = "stopped" if state == "shutdown" else "lost"
+        with self.db.session() as s:
+            targets = list(
+                s.scalars(
+                    select(Device).where(
+                        Device.campus == campus, Device.observed_by == runner, Device.state == "online"
+                    )
+                )
+            )
+            for t in targets:
+                t.state, t.state_since = "unknown", now
+                t.state_reason = f"not observed: probe runner {runner} {why}"
+                s.add(DeviceHistory(device_id=t.id, at=now, kind="status_unobserved", detail=t.state_reason))
+                self._stale.discard((campus, t.device))
+        if targets:
+            _log.info("%d targets of probe runner %s/%s are not observed now", len(targets), campus, runner)
 
     # -- device down, root cause ------------------------------------------------------------------
     def _groupable(self, campus: str, device: str) -> bool:
@@ -371,8 +396,14 @@ class Ingestor:
                 grouped |= {(campus, d) for d in devs}
             for room, in_room in sorted(by_room.items()):
                 devs = [d for d in in_room if (campus, d) not in grouped]
-                if len(devs) < n_min or not set(devs) & set(mine):
+                if not set(devs) & set(mine):
                     continue
+                if len(devs) < n_min:
+                    with self.db.session() as s:
+                        # the room already has its ticket: a device lost after the group formed joins it
+                        joins = TicketService.active(s, campus, "", "room_down", room) is not None
+                    if not joins:
+                        continue
                 what = "went offline together" if problem == "device_down" else "are not on in school hours"
                 opened = self.tickets.open(
                     campus=campus,
@@ -466,6 +497,7 @@ class Ingestor:
             devices = list(s.scalars(select(Device).where(Device.state.in_(("lost", "shutdown", "online")))))
             covered = TicketService.covered_devices(s)
             stuck = TicketService.covered_devices(s, own_groups=False)
+            handled = TicketService.handled_losses(s)
         down: list[tuple[str, str]] = []
         off: list[tuple[str, str]] = []
         for d in devices:
@@ -480,6 +512,8 @@ class Ingestor:
                 continue
             if key in covered or since is None:
                 continue
+            if (at := handled.get(key)) is not None and since <= at:
+                continue  # a person resolved this loss: it stays resolved until the device is seen again
             exp = self.expectation(d.campus, d.device, now_ts)
             if not (exp.expected and exp.past_grace):
                 continue

@@ -45,6 +45,8 @@ class Device(Base):
     interval_s: Mapped[int | None] = mapped_column(Integer)
     agent: Mapped[str | None] = mapped_column(String(100))
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: the probe runner (device id, same campus) that observes this device; None for an agent
+    observed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class DeviceHistory(Base):

@@ -16,8 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from campusmon.contract import ID_RE
+
 from .db import Database, as_utc, utcnow
-from .models import ACTIVE_STATES, Ticket, TicketDevice, TicketHistory
+from .models import ACTIVE_STATES, Device, Ticket, TicketDevice, TicketHistory
 
 _log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "campusmon"
@@ -49,6 +51,15 @@ class Opened:
     created: bool
     #: opened, reopened, flapping, or None (the ticket was already active)
     event: str | None = None
+
+
+def recount(summary: str, n: int) -> str:
+    """A group ticket's summary begins with how many devices it lists: keep that number current."""
+    prefix = "[flapping] " if summary.startswith("[flapping] ") else ""
+    head, sep, rest = summary.removeprefix(prefix).partition(" devices ")
+    if not (sep and head.isdigit()):
+        return summary
+    return f"{prefix}{n} devices {rest}"[:500]
 
 
 def _history(
@@ -132,6 +143,53 @@ class TicketService:
             .where(TicketDevice.recovered_at.is_(None), Ticket.status.in_(ACTIVE_STATES))
         ).all()
         return {(c, d) for c, d in (*own, *grouped)}
+
+    @staticmethod
+    def handled_losses(s: Session) -> dict[tuple[str, str], datetime]:
+        """(campus, device) -> when a person last resolved a ticket saying it is down (its own, or a
+        group's that lists it). A loss that began before then stays resolved: no "recurrence" until
+        the device has been seen again (docs: faults, "Resolving by hand")."""
+        person = (TicketHistory.action == "resolved") & (TicketHistory.actor != SYSTEM_ACTOR)
+        own = s.execute(
+            select(Ticket.campus, Ticket.device, func.max(TicketHistory.at))
+            .join(TicketHistory, TicketHistory.ticket_id == Ticket.id)
+            .where(person, Ticket.problem.in_(DOWN_PROBLEMS))
+            .group_by(Ticket.campus, Ticket.device)
+        ).all()
+        grouped = s.execute(
+            select(TicketDevice.campus, TicketDevice.device, func.max(TicketHistory.at))
+            .join(Ticket, TicketDevice.ticket_id == Ticket.id)
+            .join(TicketHistory, TicketHistory.ticket_id == Ticket.id)
+            .where(person, Ticket.problem.in_(GROUP_PROBLEMS), TicketDevice.recovered_at.is_(None))
+            .group_by(TicketDevice.campus, TicketDevice.device)
+        ).all()
+        out: dict[tuple[str, str], datetime] = {}
+        for campus, device, when in (*own, *grouped):
+            at = as_utc(when)
+            prev = out.get((campus, device))
+            if at is not None and (prev is None or at > prev):
+                out[(campus, device)] = at
+        return out
+
+    def still_down(self, ticket_id: int) -> list[str]:
+        """Devices a down or group ticket names that are not online now (for a person resolving it)."""
+        with self.db.session() as s:
+            t = s.get(Ticket, ticket_id)
+            if t is None or t.problem not in (*DOWN_PROBLEMS, *GROUP_PROBLEMS):
+                return []
+            names = [a.device for a in t.affected if a.recovered_at is None]
+            if t.problem in DOWN_PROBLEMS:
+                names = [t.device]
+            if not names:
+                return []
+            online = set(
+                s.scalars(
+                    select(Device.device).where(
+                        Device.campus == t.campus, Device.device.in_(names), Device.state == "online"
+                    )
+                )
+            )
+            return [n for n in names if n not in online]
 
     def _recent_resolved(
         self, s: Session, campus: str, device: str, problem: str, subject: str, at: datetime
@@ -225,6 +283,8 @@ class TicketService:
             if added:
                 _history(existing, actor, "affected", None, None, "also affected: " + ", ".join(added), at)
                 existing.updated_at = at
+                if problem in GROUP_PROBLEMS:
+                    existing.summary = recount(existing.summary, len(existing.affected))
             elif actor != SYSTEM_ACTOR and note:
                 _history(existing, actor, "note", None, None, note, at)
                 existing.updated_at = at
@@ -239,6 +299,8 @@ class TicketService:
             recent.last_signal, recent.last_signal_at = "open", at
             _history(recent, actor, "reopen", "resolved", "open", f"recurred: {summary}", at)
             self._add_affected(s, recent, campus, affected, at)
+            if problem in GROUP_PROBLEMS:
+                recent.summary = recount(recent.summary, len(recent.affected))
             s.flush()
             reopens = s.scalar(
                 select(func.count(TicketHistory.id)).where(
@@ -442,11 +504,35 @@ class TicketService:
         device: str = "",
         room: str = "",
         severity: str = "warning",
+        force: bool = False,
     ) -> Opened:
         """A person's report (a teacher: "the panel in room 302 is black"); a second report of the
-        same device or room while one is active becomes a note on it."""
+        same device or room while one is active becomes a note on it. A device nobody has heard of
+        (a typo) is refused unless `force`."""
+        summary = summary.strip()
+        room = room.strip()
         if not device and not room:
             raise TicketError("a manual ticket names a device or a room")
+        if not summary:
+            raise TicketError("the summary is empty: say in a sentence what is wrong")
+        if not ID_RE.match(campus):
+            raise TicketError(f"campus id {campus!r} is not valid (lowercase letters, digits, - and _)")
+        if device and not ID_RE.match(device):
+            raise TicketError(
+                f"device id {device!r} is not valid: device ids are lowercase letters, digits, - and _ "
+                "(at most 64), as in `campusmon devices`"
+            )
+        if len(room) > 64:
+            raise TicketError(f"room {room[:20]!r}…: at most 64 characters")
+        if device and not force:
+            known = self.known_devices(campus)
+            if device not in known:
+                from campusmon.config import did_you_mean
+
+                raise TicketError(
+                    f"no device {device!r} in campus {campus!r}{did_you_mean(device, known)}; "
+                    "see `campusmon devices`, or add --force to open it anyway"
+                )
         return self.open(
             campus=campus,
             device=device,
@@ -458,6 +544,17 @@ class TicketService:
             actor=actor,
             note=summary,
         )
+
+    def known_devices(self, campus: str) -> set[str]:
+        """Device ids of a campus that have reported, or that the asset register links to an asset."""
+        from .register.models import Asset
+
+        with self.db.session() as s:
+            live = set(s.scalars(select(Device.device).where(Device.campus == campus)))
+            linked = s.scalars(
+                select(Asset.link_device).where(Asset.link_campus == campus, Asset.link_device.is_not(None))
+            )
+            return live | {d for d in linked if d}
 
     def list(
         self,

@@ -36,7 +36,7 @@ def test_sample_lists_every_collector_and_matches_the_defaults() -> None:
         ("[mqtt]\npassword = 'x'\n", "mqtt.password needs mqtt.username"),
         ("[mqtt]\nreconnect_min_seconds = 10.0\nreconnect_max_seconds = 5.0\n", "need 0.1 <= min <= max"),
         ("[mqtt]\nreconnect_fast_seconds = 0.5\n", "need reconnect_min_seconds <= fast <= 3600"),
-        ("[mqtt]\nreconnect_fast_seconds = 5000\n", "reconnect_fast_seconds: 5000.0 is out of range 0.1..3600"),
+        ("[mqtt]\nreconnect_fast_seconds = 5000\n", "reconnect_fast_seconds: 5000.0 is out of range"),
         (
             "[mqtt]\nhost = '10.0.0.5'\nusername = 'pc'\npassword = 'x'\n",
             "mqtt.password would be sent in clear text to 10.0.0.5:1883",

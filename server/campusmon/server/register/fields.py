@@ -34,6 +34,10 @@ TYPE_ALIASES = {
     "无线ap": "ap",
     "无线接入点": "ap",
     "打印机": "printer",
+    "交互式一体机": "panel",
+    "班班通": "panel",
+    "无线路由器": "ap",
+    "实物展台": "camera",
     "投影仪": "projector",
     "投影机": "projector",
     "服务器": "server",
@@ -44,6 +48,77 @@ TYPE_ALIASES = {
     "其他": "other",
     "其它": "other",
 }
+#: words of a `类别` (category) column, from general to specific asset systems: a word containing one
+#: of these (checked in this order) gives the type; English words match whole words
+CATEGORY_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("server", ("服务器", "server")),
+    ("switch", ("交换机", "switch")),
+    ("ap", ("无线ap", "无线接入", "无线路由", "access point", "ap", "wap")),
+    ("printer", ("打印", "复印", "printer", "copier", "mfp")),
+    ("projector", ("投影", "projector", "beamer")),
+    (
+        "camera",
+        ("展台", "视频展示", "高拍仪", "摄像", "监控", "visualizer", "visualiser", "camera"),
+    ),
+    (
+        "panel",
+        (
+            "一体机",
+            "班班通",
+            "交互",
+            "平板",
+            "白板",
+            "触控",
+            "触摸",
+            "panel",
+            "all-in-one",
+            "all in one",
+            "smart board",
+            "whiteboard",
+            "interactive",
+        ),
+    ),
+    (
+        "pc",
+        (
+            "台式",
+            "电脑",
+            "计算机",
+            "笔记本",
+            "教师机",
+            "学生机",
+            "主机",
+            "desktop",
+            "pc",
+            "computer",
+            "laptop",
+            "notebook",
+            "workstation",
+        ),
+    ),
+)
+
+
+def category_type(raw: str) -> str | None:
+    """The type a school's category word stands for (台式机 → pc, 交互式一体机 → panel, 实物展台 →
+    camera, "Wireless AP" → ap), or None when no known word is in it."""
+    low = raw.strip().lower()
+    if not low:
+        return None
+    if low in ASSET_TYPES:
+        return low
+    if low in TYPE_ALIASES:
+        return TYPE_ALIASES[low]
+    for kind, words in CATEGORY_WORDS:
+        for word in words:
+            if word.isascii():
+                if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", low):
+                    return kind
+            elif word in low:
+                return kind
+    return None
+
+
 STATUS_ALIASES = {
     "在用": "in_use",
     "使用中": "in_use",

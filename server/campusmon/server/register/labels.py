@@ -53,19 +53,24 @@ def _wrap(
     width: int,
     max_lines: int,
 ) -> list[str]:
-    """Break by character (Chinese has no spaces); the last line ends in … when text is left."""
+    """Break by character (Chinese has no spaces) and at the text's own line breaks (Alt+Enter in an
+    Excel cell); the last line ends in … when text is left."""
     lines: list[str] = []
-    rest = text
-    while rest and len(lines) < max_lines:
-        n = len(rest)
-        while n > 1 and draw.textlength(rest[:n], font=font) > width:
-            n -= 1
-        line, rest = rest[:n], rest[n:]
-        if rest and len(lines) == max_lines - 1:
-            while line and draw.textlength(line + "…", font=font) > width:
-                line = line[:-1]
-            line += "…"
-        lines.append(line)
+    paragraphs = [p.strip() for p in text.splitlines()]
+    paragraphs = [p for p in paragraphs if p]
+    for i, para in enumerate(paragraphs):
+        rest = para
+        while rest and len(lines) < max_lines:
+            n = len(rest)
+            while n > 1 and draw.textlength(rest[:n], font=font) > width:
+                n -= 1
+            line, rest = rest[:n], rest[n:]
+            more = bool(rest) or i < len(paragraphs) - 1
+            if more and len(lines) == max_lines - 1:
+                while line and draw.textlength(line + "…", font=font) > width:
+                    line = line[:-1]
+                line += "…"
+            lines.append(line)
     return lines
 
 

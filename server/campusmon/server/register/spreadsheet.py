@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ..db import utcnow
 from .fields import (
     RegisterError,
+    category_type,
     parse_date,
     parse_price,
     parse_status,
@@ -90,6 +91,13 @@ _ALIASES = {
     "教室": "room",
     "房间号": "room",
     "使用状态": "status",
+    # a category column (an asset system's 类别): its words map to a type, unknown ones to `other`
+    "类别": "category",
+    "设备类别": "category",
+    "资产类别": "category",
+    "资产分类": "category",
+    "分类": "category",
+    "category": "category",
 }
 TYPE_ZH = {
     "pc": "电脑",
@@ -132,6 +140,8 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
+    #: rows whose 类别/category word is not known: (line, word); they get type `other`
+    other_rows: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def good(self) -> int:
@@ -298,6 +308,13 @@ class Importer:
         except _DryRun:
             pass
         report.errors.sort(key=lambda e: e.line)
+        if report.other_rows:
+            shown = ", ".join(f"line {n} {w!r}" for n, w in report.other_rows[:20])
+            more = f" and {len(report.other_rows) - 20} more" if len(report.other_rows) > 20 else ""
+            report.warnings.append(
+                f"{len(report.other_rows)} row(s) fell back to type 'other' (category word not known): "
+                f"{shown}{more}; give them a 类型/type column, or use a known word (台式机, 一体机, 交换机…)"
+            )
         return report
 
     def _apply(
@@ -343,6 +360,11 @@ class Importer:
             except RegisterError as exc:
                 report.errors.append(RowError(row.line, str(exc)))
                 continue
+            if "type" not in row.values and "category" in row.values:
+                kind = category_type(row.values["category"])
+                if kind is None:
+                    report.other_rows.append((row.line, row.values["category"][:40]))
+                fields["type"] = kind or "other"
             tag = fields.get("asset_tag")
             serial = fields.get("serial")
             serial_key = serial.lower() if serial and clean(serial) else None
