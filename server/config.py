@@ -10,6 +10,7 @@ from typing import Any, Literal
 from campusmon.config import ConfigError, load
 from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROOT
 
+from .inspections.settings import InspectionSettings
 from .topology import StaticTopology, Upstream
 
 
@@ -456,6 +457,7 @@ class ServerConfig:
     topology: dict[str, CampusTopologySettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
     probes: ProbesSettings = field(default_factory=ProbesSettings)
+    inspections: InspectionSettings = field(default_factory=InspectionSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:

@@ -179,8 +179,10 @@ class TicketService:
         room: str = "",
         affected: Sequence[str] = (),
         at: datetime | None = None,
+        source: str = "automatic",
     ) -> Opened:
-        """Open a ticket; or add to the active one; or reopen a recently resolved one (recurrence)."""
+        """Open a ticket; or add to the active one; or reopen a recently resolved one (recurrence).
+        `source` (automatic, manual, teacher, inspection) is kept by a ticket this call creates."""
         at = at or utcnow()
         for _attempt in range(3):
             try:
@@ -198,6 +200,7 @@ class TicketService:
                         room,
                         affected,
                         at,
+                        source,
                     )
             except IntegrityError:
                 # another writer opened it between our check and insert: the unique index held
@@ -218,6 +221,7 @@ class TicketService:
         room: str,
         affected: Sequence[str],
         at: datetime,
+        source: str = "automatic",
     ) -> Opened:
         existing = self.active(s, campus, device, problem, subject)
         if existing is not None:
@@ -279,6 +283,7 @@ class TicketService:
             room=room,
             opened_by=actor,
             flapping=False,
+            source=source,
             opened_at=at,
             updated_at=at,
             last_signal="open",
@@ -394,8 +399,10 @@ class TicketService:
                     t.updated_at = at
         return resolved
 
-    def transition(self, ticket_id: int, to: str, *, actor: str, note: str = "") -> Ticket:
-        at = utcnow()
+    def transition(
+        self, ticket_id: int, to: str, *, actor: str, note: str = "", at: datetime | None = None
+    ) -> Ticket:
+        at = at or utcnow()
         with self.db.session() as s:
             ticket = s.get(Ticket, ticket_id)
             if ticket is None:
@@ -419,7 +426,7 @@ class TicketService:
                 self._emit(s, ticket, "reopened" if to == "open" else "resolved")
             return ticket
 
-    def note(self, ticket_id: int, text: str, *, actor: str) -> Ticket:
+    def note(self, ticket_id: int, text: str, *, actor: str, at: datetime | None = None) -> Ticket:
         if not text.strip():
             raise TicketError("an empty note says nothing")
         with self.db.session() as s:
@@ -428,7 +435,7 @@ class TicketService:
                 raise TicketError(f"no ticket #{ticket_id}")
             if ticket.status == "closed":
                 raise TicketError(f"ticket #{ticket_id} is closed")
-            at = utcnow()
+            at = at or utcnow()
             _history(ticket, actor, "note", None, None, text, at)
             ticket.updated_at = at
             return ticket
@@ -457,6 +464,7 @@ class TicketService:
             summary=summary,
             actor=actor,
             note=summary,
+            source="manual",
         )
 
     def list(

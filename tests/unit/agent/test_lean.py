@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 IMPORT_PAHO = (
-    "from campusmon.agent.lean import import_paho, sha256_hex\n"
-    "import_paho()\n"
-    "import paho.mqtt.client as m\n"
+    "from campusmon.agent.lean import import_paho, sha256_hex\nimport_paho()\nimport paho.mqtt.client as m\n"
 )
 #: as an agent-only install has it: no PySocks (the development environment may have it, see below)
 PRELUDE = "import sys\nsys.modules['socks'] = None\n" + IMPORT_PAHO

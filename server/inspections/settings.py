@@ -1,0 +1,33 @@
+"""The `[inspections]` section of the server config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from campusmon.config import ConfigError
+
+
+@dataclass
+class InspectionSettings:
+    #: the site's plans and checklists, overlaid on the shipped ones (server/inspections/plans.toml)
+    plans_file: Path | None = None
+    #: an overdue inspection opens one reminder ticket (problem inspection_overdue), which the
+    #: notification routes deliver like any other; finishing the inspection resolves it
+    notify_overdue: bool = True
+    overdue_severity: Literal["info", "warning", "critical"] = "info"
+    #: how often the server looks for overdue inspections
+    check_minutes: float = 60.0
+    #: `campusmon inspections due` lists what falls due within this many days
+    due_within_days: int = 7
+
+    def validate(self) -> None:
+        if not 1.0 <= self.check_minutes <= 1440.0:
+            raise ConfigError(f"inspections.check_minutes: {self.check_minutes:g} is not within 1..1440")
+        if not 0 <= self.due_within_days <= 90:
+            raise ConfigError(f"inspections.due_within_days: {self.due_within_days} is not within 0..90")
+        if self.plans_file is not None:
+            from .plans import load_plans
+
+            load_plans(self.plans_file)  # a broken plans file stops the server at start, not later
