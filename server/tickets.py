@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -182,8 +182,9 @@ class TicketService:
         source: str = "automatic",
     ) -> Opened:
         """Open a ticket; or add to the active one; or reopen a recently resolved one (recurrence).
+        Times are stored in UTC (SQLite keeps a time's wall clock only, whatever its zone).
         `source` (automatic, manual, teacher, inspection) is kept by a ticket this call creates."""
-        at = at or utcnow()
+        at = (at or utcnow()).astimezone(UTC)
         for _attempt in range(3):
             try:
                 with self.db.session() as s:
@@ -309,7 +310,7 @@ class TicketService:
         """Recovery: resolve the active ticket for this problem, saying it was automatic.
 
         A flapping ticket only notes the recovery; `settle_flapping` resolves it once stable."""
-        at = at or utcnow()
+        at = (at or utcnow()).astimezone(UTC)
         with self.db.session() as s:
             ticket = self.active(s, campus, device, problem, subject)
             if ticket is None:
@@ -333,7 +334,7 @@ class TicketService:
 
     def settle_flapping(self, at: datetime | None = None) -> list[int]:
         """Resolve flapping tickets whose problem has been recovered for a whole flapping window."""
-        at = at or utcnow()
+        at = (at or utcnow()).astimezone(UTC)
         done = []
         with self.db.session() as s:
             for t in s.scalars(
@@ -354,7 +355,7 @@ class TicketService:
     ) -> list[int]:
         """The device is back: mark it recovered in group tickets; resolve groups with all back, and
         (`own_groups`) the group ticket of a switch that is itself back."""
-        at = at or utcnow()
+        at = (at or utcnow()).astimezone(UTC)
         resolved = []
         with self.db.session() as s:
             rows = s.scalars(
@@ -402,7 +403,7 @@ class TicketService:
     def transition(
         self, ticket_id: int, to: str, *, actor: str, note: str = "", at: datetime | None = None
     ) -> Ticket:
-        at = at or utcnow()
+        at = (at or utcnow()).astimezone(UTC)
         with self.db.session() as s:
             ticket = s.get(Ticket, ticket_id)
             if ticket is None:
@@ -435,7 +436,7 @@ class TicketService:
                 raise TicketError(f"no ticket #{ticket_id}")
             if ticket.status == "closed":
                 raise TicketError(f"ticket #{ticket_id} is closed")
-            at = at or utcnow()
+            at = (at or utcnow()).astimezone(UTC)
             _history(ticket, actor, "note", None, None, text, at)
             ticket.updated_at = at
             return ticket

@@ -372,7 +372,7 @@ class InspectionService:
         at: datetime | None = None,
     ) -> InspectionView:
         """Start (or resume) the inspection of a room or asset, its checklist pre-filled from live data."""
-        at = at or self._now()
+        at = (at or self._now()).astimezone(UTC)
         with self.db.session() as s:
             name, target = self._target_for(s, plan, room, asset)
             spec = self.plans.plans[name]
@@ -490,7 +490,7 @@ class InspectionService:
             raise InspectionError(f"a result is pass, fail or skip, not {result!r}")
         if len(note) > 2000 or len(photo) > 500:
             raise InspectionError("a note is at most 2000 characters, a photo reference at most 500")
-        at = at or self._now()
+        at = (at or self._now()).astimezone(UTC)
         with self.db.session() as s:
             insp = self._load(s, inspection_id)
             if insp.status != "in_progress":
@@ -596,7 +596,7 @@ class InspectionService:
     ) -> InspectionView:
         """Close the round: pending items take their pre-filled result (or are skipped with
         `skip_rest`), failed items go to tickets, and the room and its assets get their dates."""
-        at = at or self._now()
+        at = (at or self._now()).astimezone(UTC)
         with self.db.session() as s:
             insp = self._load(s, inspection_id)
             if insp.status != "in_progress":
@@ -681,7 +681,7 @@ class InspectionService:
         Notified through the outbox like any ticket; returns the ids of tickets opened or reopened."""
         if not self.notify_overdue:
             return []
-        at = at or self._now()
+        at = (at or self._now()).astimezone(UTC)
         today = self.local_day(at)
         groups: dict[tuple[str, str], list[DueEntry]] = defaultdict(list)
         for e in self.overdue(today=today):
