@@ -329,3 +329,28 @@ def test_a_room_no_plan_covers_and_an_unknown_item_are_clear_errors(world: World
         w.svc.record(insp.id, "cables", "pass", actor="x")
     with pytest.raises(InspectionError, match="pass, fail or skip"):
         w.svc.record(insp.id, "sound", "ok", actor="x")
+
+
+def test_the_running_server_opens_the_overdue_reminder(server_factory) -> None:
+    import time
+
+    srv = server_factory(start=False)
+    db = Database(srv.config.storage.db_url)
+    reg = RegisterService(db)
+    long_ago = datetime.now(UTC) - timedelta(days=45)
+    with db.session() as s:
+        room = reg.ensure_room(s, "主校区", "A楼", "305")
+        _asset(s, reg, room, "A305-PANEL", "panel", None, long_ago)
+    db.dispose()
+    srv.start()
+    deadline = time.monotonic() + 20
+    found: list[Ticket] = []
+    while not found and time.monotonic() < deadline:
+        assert srv.db is not None
+        with srv.db.session() as s:
+            found = list(s.scalars(select(Ticket).where(Ticket.problem == "inspection_overdue")))
+        time.sleep(0.2)
+    assert [(t.subject, t.source, t.status) for t in found] == [
+        ("classroom_multimedia", "inspection", "open")
+    ]
+    assert srv.inspections is not None and srv.inspections.runs >= 1
