@@ -9,7 +9,16 @@ import typer
 
 from campusmon import __version__
 
-from . import agent_cmd, assets_cmd, inspections_cmd, probe_cmd, report_cmd, server_cmd, tickets_cmd
+from . import (
+    agent_cmd,
+    assets_cmd,
+    credentials_cmd,
+    inspections_cmd,
+    probe_cmd,
+    report_cmd,
+    server_cmd,
+    tickets_cmd,
+)
 
 app = typer.Typer(
     name="campusmon",
@@ -19,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(agent_cmd.app, name="agent")
+server_cmd.app.add_typer(credentials_cmd.app, name="credentials")
 app.add_typer(server_cmd.app, name="server")
 app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(assets_cmd.app, name="assets")

@@ -27,7 +27,7 @@ SERVER_SIDE = {
     "openpyxl",
 }
 HEAVY = {"typer", "click", "msgspec"}
-#: OpenSSL (libssl + libcrypto, ~5 MiB resident) is loaded only when TLS is configured (agent/lean.py)
+#: OpenSSL (libssl + libcrypto, ~5 MiB resident) is loaded only when TLS is configured (see lean.py)
 TLS_ONLY = {"ssl", "_ssl", "hashlib", "_hashlib"}
 #: the idna codec's tables: an ASCII broker name does not need them
 IDNA = {"stringprep", "unicodedata"}

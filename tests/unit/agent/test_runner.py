@@ -102,14 +102,12 @@ def test_peripheral_changes(before: Any, now: Any, expected: list[tuple[Any, ...
 
 
 def test_unplugged_camera_becomes_an_event_once(tmp_path: Path) -> None:
-    from campusmon.agent.collectors.peripherals import PeripheralsCollector
-
-    root = tmp_path / "sys-root"
     import shutil
 
-    from tests.unit.agent.fakes import FIXTURES
+    from campusmon.agent.collectors.peripherals import PeripheralsCollector
+    from tests.support.fixture_trees import materialize
 
-    shutil.copytree(FIXTURES / "linux-panel", root, symlinks=True)
+    root = materialize("linux-panel", tmp_path / "sys-root")
     agent = make_agent(tmp_path)
     agent.collectors["peripherals"] = PeripheralsCollector(None, platform="linux", root=root)
     agent.enqueue_report()

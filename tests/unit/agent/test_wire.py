@@ -10,7 +10,7 @@ from campusmon import contract
 from campusmon.agent import wire
 from campusmon.agent.config import AgentConfig
 from campusmon.agent.report import build_report
-from campusmon.agent.runner import Backoff, make_collectors
+from campusmon.agent.runner import make_collectors
 from tests.unit.agent.fakes import FakePsutil
 
 
@@ -75,12 +75,3 @@ def test_nan_is_refused() -> None:
 def test_topic_refuses_bad_ids() -> None:
     with pytest.raises(ValueError):
         wire.topic("campusmon", "Main", "pc", "metrics")
-
-
-def test_backoff_doubles_with_jitter_and_caps() -> None:
-    lo = Backoff(1, 60, rng=lambda: 0.0)
-    assert [lo.next() for _ in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
-    hi = Backoff(1, 60, rng=lambda: 1.0)
-    assert [hi.next() for _ in range(3)] == [1, 2, 4]
-    hi.reset()
-    assert hi.next() == 1

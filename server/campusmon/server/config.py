@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from campusmon.config import ConfigError, load
 from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROOT
+from campusmon.mqtt_security import plaintext_password_error
 
 from .inspections.settings import InspectionSettings
 from .topology import StaticTopology, Upstream
@@ -33,6 +34,8 @@ class BrokerSettings:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: an external broker: a password without TLS is refused unless it is on this machine or this is true
+    allow_plaintext_password: bool = False
     keepalive: int = 30
     client_id: str = "campusmon-server"
     #: how long the broker keeps our session (and queues reports) while the server is down
@@ -52,6 +55,16 @@ class BrokerSettings:
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("broker.tls_cert and broker.tls_key go together")
+        if self.managed and (self.username or self.password):
+            raise ConfigError(
+                "broker.username/password: the managed broker makes the server's credentials itself "
+                "(in <data_dir>/broker); remove them, or set broker.managed = false for your own broker"
+            )
+        problem = plaintext_password_error(
+            "broker", self.host, self.port, self.password, self.tls_ca, self.allow_plaintext_password
+        )
+        if problem:
+            raise ConfigError(problem)
 
 
 @dataclass

@@ -16,15 +16,19 @@ from .runner import ProbeRunner
 from .targets import RegisterTargets, TargetSource
 
 if TYPE_CHECKING:
+    from campusmon.server.broker_auth import BrokerUsers
     from campusmon.server.config import BrokerSettings, ProbesSettings
     from campusmon.server.db import Database
 
 _log = logging.getLogger(__name__)
 
 
-def server_probe_config(probes: ProbesSettings, broker: BrokerSettings, data_dir: Path) -> ProbeConfig:
+def server_probe_config(
+    probes: ProbesSettings, broker: BrokerSettings, data_dir: Path, users: BrokerUsers | None = None
+) -> ProbeConfig:
     """The runner's config from the server's `[probes]`: a probe config file or inline `settings`;
-    unless they say otherwise it uses the server's broker, and keeps its state under data_dir."""
+    unless they say otherwise it uses the server's broker, and keeps its state under data_dir.
+    With the managed broker (`users`), it logs in as the probe runner of its campus."""
     if probes.config is not None and probes.settings:
         raise ConfigError("probes: give either `config` (a file) or `settings` (inline), not both")
     data: dict[str, Any] = dict(read_toml(probes.config) if probes.config is not None else probes.settings)
@@ -33,16 +37,23 @@ def server_probe_config(probes: ProbesSettings, broker: BrokerSettings, data_dir
         runner["campus"] = probes.campus
     runner.setdefault("state_dir", str(data_dir / "probes"))
     data["runner"] = runner
-    if "mqtt" not in data:
+    ours = "mqtt" not in data  # the server's broker, not one the probe config names
+    if ours:
         mqtt: dict[str, Any] = {"host": broker.host, "port": broker.port, "root": broker.root}
         mqtt["keepalive"] = max(5, broker.keepalive)
         for key in ("username", "password", "tls_ca", "tls_cert", "tls_key"):
             value = getattr(broker, key)
             if value is not None:
                 mqtt[key] = str(value)
+        mqtt["allow_plaintext_password"] = broker.allow_plaintext_password
         data["mqtt"] = mqtt
     where = str(probes.config) if probes.config is not None else "probes.settings"
-    return build_probe_config(data, where)
+    config = build_probe_config(data, where)
+    if users is not None and ours and "username" not in data["mqtt"]:
+        login = users.probe_login(config.runner.campus)
+        data["mqtt"] |= {"username": login.username, "password": login.password}
+        config = build_probe_config(data, where)
+    return config
 
 
 class InProcessRunner:
@@ -61,9 +72,14 @@ class InProcessRunner:
 
     @classmethod
     def for_server(
-        cls, probes: ProbesSettings, broker: BrokerSettings, data_dir: Path, db: Database
+        cls,
+        probes: ProbesSettings,
+        broker: BrokerSettings,
+        data_dir: Path,
+        db: Database,
+        users: BrokerUsers | None = None,
     ) -> InProcessRunner:
-        config = server_probe_config(probes, broker, data_dir)
+        config = server_probe_config(probes, broker, data_dir, users)
         sources: list[TargetSource] = []
         if probes.register_targets:
             sources.append(RegisterTargets(db, config, link=probes.link_assets))

@@ -1,7 +1,14 @@
-"""A managed Mosquitto child process for a one-box school: written config, supervised, stopped with us."""
+"""A managed Mosquitto child process for a one-box school: written config, supervised, stopped with us.
+
+No anonymous client: the server, the probe runners and each device log in with their own user, and the
+ACL lets a device write only its own topics (see server/broker_auth.py). The broker's directory is 0700
+and its files 0600; Mosquitto runs as the user we are (as root it would otherwise switch to the
+`mosquitto` user, which cannot read a private directory).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -11,6 +18,8 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+
+from .broker_auth import BrokerUsers, Login, private_dir, write_private
 
 _log = logging.getLogger(__name__)
 
@@ -34,7 +43,11 @@ def render_config(
         "# written by campusmon; changes are overwritten at the next start",
         "per_listener_settings false",
         f"listener {port} {host}",
-        "allow_anonymous true",
+        # no anonymous client: every role and every device has its own user (server/broker_auth.py)
+        "allow_anonymous false",
+        f"password_file {data_dir / 'passwd'}",
+        f"acl_file {data_dir / 'acl'}",
+        f"pid_file {data_dir / 'mosquitto.pid'}",
         "persistence true",
         f"persistence_location {data_dir}/",
         "autosave_interval 60",
@@ -66,8 +79,12 @@ class ManagedBroker:
         binary: str = "mosquitto",
         max_queued: int = 200_000,
         max_inflight: int = 200,
+        root: str = "campusmon",
     ) -> None:
         self.data_dir = data_dir
+        #: who may log in and what each may write; `server_login` is the server's own
+        self.users = BrokerUsers(data_dir, root)
+        self.server_login: Login | None = None
         self.host = host
         self.port = port
         self.binary = binary
@@ -87,11 +104,16 @@ class ManagedBroker:
         return self._proc.pid if self._proc else None
 
     def _write_config(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        self.server_login = self.users.ensure()
+        for left in ("mosquitto.log", "mosquitto.db"):  # made by an older version, or by hand
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(self.data_dir / left, 0o600)
         # as root, mosquitto switches to user `mosquitto` unless told otherwise, and then cannot
         # read a private data dir: run it as the user we are
         run_as = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None
-        self.config_path.write_text(
+        write_private(
+            self.config_path,
             render_config(
                 data_dir=self.data_dir,
                 host=self.host,
@@ -100,7 +122,6 @@ class ManagedBroker:
                 max_inflight=self.max_inflight,
                 run_as=run_as,
             ),
-            encoding="utf-8",
         )
 
     def _spawn(self) -> None:
@@ -109,6 +130,7 @@ class ManagedBroker:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            umask=0o077,  # its log and persistence files are private too
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
         )
         deadline = time.monotonic() + 10

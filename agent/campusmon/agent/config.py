@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from campusmon.config import ConfigError, did_you_mean, load
+from campusmon.mqtt_security import plaintext_password_error
 
 from .wire import DEFAULT_ROOT, ID_PATTERN, ID_RE
 
@@ -39,8 +40,13 @@ class MqttSettings:
     tls_key: Path | None = None
     keepalive: int = 30
     #: reconnect waits grow from min to max (doubling, with random jitter)
+    #: a password without TLS is refused unless the broker is on this machine (loopback) or this is true
+    allow_plaintext_password: bool = False
+    #: reconnect waits grow from min to max (doubling, with random jitter); after a healthy connection
+    #: the first retries wait at most reconnect_fast_seconds, or max if lower (agent/runner.py: Backoff)
     reconnect_min_seconds: float = 1.0
-    reconnect_max_seconds: float = 60.0
+    reconnect_fast_seconds: float = 5.0
+    reconnect_max_seconds: float = 30.0
 
     def validate(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -57,6 +63,14 @@ class MqttSettings:
             raise ConfigError(
                 "mqtt.reconnect_min_seconds/reconnect_max_seconds: need 0.1 <= min <= max <= 3600"
             )
+        # a fast cap above max is max (a test or a tiny site may set max = 2)
+        if not self.reconnect_min_seconds <= self.reconnect_fast_seconds <= 3600:
+            raise ConfigError("mqtt.reconnect_fast_seconds: need reconnect_min_seconds <= fast <= 3600")
+        problem = plaintext_password_error(
+            "mqtt", self.host, self.port, self.password, self.tls_ca, self.allow_plaintext_password
+        )
+        if problem:
+            raise ConfigError(problem)
         if not self.root or "/" in self.root or "+" in self.root or "#" in self.root:
             raise ConfigError(f"mqtt.root: {self.root!r} must be one topic level without wildcards")
 

@@ -136,6 +136,9 @@ class SimDevice:
     #: the inventory it publishes (retained, like the agent): `hardware_of` unless given
     hardware: dict[str, Any] = field(default_factory=dict)
     camera_plugged: bool = True
+    #: its own broker user (the managed broker refuses anonymous clients)
+    username: str | None = None
+    password: str | None = None
     _client: Any = field(default=None, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -160,13 +163,25 @@ class SimDevice:
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"sim-{self.campus}-{self.device}", protocol=mqtt.MQTTv5
         )
+        if self.username:
+            c.username_pw_set(self.username, self.password)
         c.will_set(self._topic("status"), self._status("lost"), qos=1, retain=True)
         connected = threading.Event()
-        c.on_connect = lambda *a: connected.set()
+        refused: list[Any] = []
+
+        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+            if reason.is_failure:
+                refused.append(reason)
+            connected.set()
+
+        c.on_connect = on_connect
         c.connect(self.host, self.port, keepalive=10)
         c.loop_start()
         if not connected.wait(10):
             raise TimeoutError(f"{self.device}: no CONNACK within 10 s")
+        if refused:
+            c.loop_stop()
+            raise ConnectionRefusedError(f"{self.device}: the broker refused the login: {refused[0]}")
         c.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
         self._client = c
         self.state = "online"

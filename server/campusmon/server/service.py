@@ -93,6 +93,7 @@ class Server:
                 binary=cfg.broker.mosquitto_bin,
                 max_queued=cfg.broker.max_queued_messages,
                 max_inflight=cfg.broker.max_inflight_messages,
+                root=cfg.broker.root,
             )
             self.broker.start()
         self.db = Database(cfg.storage.db_url)
@@ -125,7 +126,11 @@ class Server:
 
             try:
                 self.probes = InProcessRunner.for_server(
-                    cfg.probes, cfg.broker, cfg.storage.data_dir, self.db
+                    cfg.probes,
+                    cfg.broker,
+                    cfg.storage.data_dir,
+                    self.db,
+                    users=self.broker.users if self.broker is not None else None,
                 )
             except (ValueError, OSError):  # a probe config that went bad since load, an unwritable state dir
                 self.stop()
@@ -156,6 +161,8 @@ class Server:
             CallbackAPIVersion.VERSION2, client_id=b.client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         secure(client, b)
+        if self.broker is not None and self.broker.server_login is not None:  # no anonymous login
+            client.username_pw_set(self.broker.server_login.username, self.broker.server_login.password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

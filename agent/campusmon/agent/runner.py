@@ -74,21 +74,60 @@ def jitter() -> float:
 
 
 class Backoff:
-    """Exponential backoff with "equal jitter": a wait in [d/2, d], d doubling from min to max."""
+    """Waits between reconnect attempts: exponential with "equal jitter" (a wait in [d/2, d]).
 
-    def __init__(self, min_s: float, max_s: float, rng: Callable[[], float] = jitter) -> None:
+    `d` doubles from `min_s` up to `max_s` while attempts keep failing. After a healthy connection (one
+    that lasted `healthy_after` seconds) the first `fast_tries` retries are capped at `fast_s`: a broker
+    restart is over in seconds, and a device that was fine should be back within `fast_s` of its return
+    rather than up to `max_s` later. Only continued failure lets the cap grow again (from `fast_s`). A
+    connection that drops before it was healthy (a flapping link, a refused login) does not reset the
+    growth, so it cannot turn into a tight reconnect loop.
+    """
+
+    def __init__(
+        self,
+        min_s: float,
+        max_s: float,
+        rng: Callable[[], float] = jitter,
+        *,
+        fast_s: float | None = None,
+        fast_tries: int = 12,
+        healthy_after: float = 10.0,
+    ) -> None:
         self.min_s = min_s
         self.max_s = max_s
+        self.fast_s = min(max_s, fast_s if fast_s is not None else max(min_s, 5.0))
+        self.fast_tries = fast_tries
+        self.healthy_after = healthy_after
         self._rng = rng
         self._attempt = 0
+        self._fast = False
+        self._connected_at: float | None = None
+
+    def cap(self) -> float:
+        """The longest wait of the next attempt (before jitter)."""
+        n = min(self._attempt, 60)
+        grow = float(2**n)
+        if not self._fast:
+            return min(self.max_s, self.min_s * grow)
+        if n < self.fast_tries:
+            return min(self.fast_s, self.min_s * grow)
+        return min(self.max_s, self.fast_s * float(2 ** (n - self.fast_tries + 1)))
 
     def next(self) -> float:
-        d = min(self.max_s, self.min_s * 2 ** min(self._attempt, 30))
+        d = self.cap()
         self._attempt += 1
         return float(d / 2 + self._rng() * d / 2)
 
-    def reset(self) -> None:
-        self._attempt = 0
+    def connected(self, now: float) -> None:
+        self._connected_at = now
+
+    def disconnected(self, now: float) -> None:
+        """A connection ended; if it had been healthy, retries start again from the fast phase."""
+        if self._connected_at is not None and now - self._connected_at >= self.healthy_after:
+            self._attempt = 0
+            self._fast = True
+        self._connected_at = None
 
 
 def _identity_cache(config: AgentConfig) -> Path:
@@ -160,7 +199,9 @@ class Agent:
         self._status_mid: int | None = None
         self._status_acked = threading.Event()
         m = config.mqtt
-        self._backoff = Backoff(m.reconnect_min_seconds, m.reconnect_max_seconds)
+        self._backoff = Backoff(
+            m.reconnect_min_seconds, m.reconnect_max_seconds, fast_s=m.reconnect_fast_seconds
+        )
         self._next_connect = 0.0
         root = m.root
         self._status_topic = wire.topic(root, self.campus, self.device, "status")
@@ -293,7 +334,13 @@ class Agent:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            _log.error("broker refused the connection: %s", reason)
+            hint = ""
+            if getattr(reason, "value", None) in (4, 5, 134, 135):  # bad user name or password; refused
+                hint = (
+                    " — check mqtt.username and mqtt.password (on the server: campusmon server credentials"
+                    " list / add-device --replace)"
+                )
+            _log.error("broker refused the connection: %s%s", reason, hint)
             return
         _log.info(
             "connected to %s:%s as %s/%s",
@@ -303,7 +350,7 @@ class Agent:
             self.device,
         )
         self._connected = True
-        self._backoff.reset()
+        self._backoff.connected(time.monotonic())
         client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -314,6 +361,8 @@ class Agent:
         client.drop_out_messages()
         self._inflight.clear()
         self._sent_upto = 0
+        if was:
+            self._backoff.disconnected(time.monotonic())
         if not self._stop.is_set():
             delay = self._backoff.next()
             self._next_connect = time.monotonic() + delay

@@ -31,6 +31,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from .broker_auth import BrokerUsers, write_private
 from .config import (
     BrokerSettings,
     CampusTopologySettings,
@@ -107,15 +108,23 @@ class RealAgent:
 
     def __init__(self, device: str, port: int, workdir: Path) -> None:
         self.device = device
+        self.port = port
+        self.workdir = workdir
         self.config = workdir / f"{device}.toml"
-        self.config.write_text(
-            f'[agent]\ncampus = "{CAMPUS}"\ndevice = "{device}"\ninterval = {INTERVAL}\n'
-            f'state_dir = "{workdir / "agent-state"}"\nlog_level = "warning"\n'
-            f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nkeepalive = 10\n',
-            encoding="utf-8",
-        )
         self.log = workdir / f"{device}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def enrol(self, users: BrokerUsers) -> None:
+        """Its own broker user, written into its config (what `campusmon server credentials add-device`
+        prints for a technician)."""
+        login = users.add_device(CAMPUS, self.device, replace=True)
+        write_private(
+            self.config,
+            f'[agent]\ncampus = "{CAMPUS}"\ndevice = "{self.device}"\ninterval = {INTERVAL}\n'
+            f'state_dir = "{self.workdir / "agent-state"}"\nlog_level = "warning"\n'
+            f'[mqtt]\nhost = "127.0.0.1"\nport = {self.port}\nkeepalive = 10\n'
+            f'username = "{login.username}"\npassword = "{login.password}"\n',
+        )
 
     def start(self) -> None:
         with self.log.open("ab") as log:
@@ -376,7 +385,10 @@ def run_demo(n_devices: int = 20, duration: float = 60.0, data_dir: Path | None 
         report = Importer(register, actor=f"import:{sheet.name}").run(sheet)
         if report.errors:
             raise RuntimeError(f"the demo spreadsheet has bad rows: {report.errors[:3]}")
+        assert server.broker is not None
+        agent.enrol(server.broker.users)
         agent.start()
+        logins = server.broker.users.add_devices(CAMPUS, names[1:], replace=True)
         for i, name in enumerate(names[1:]):
             dev = SimDevice(
                 CAMPUS,
@@ -386,6 +398,8 @@ def run_demo(n_devices: int = 20, duration: float = 60.0, data_dir: Path | None 
                 interval=INTERVAL,
                 seed=i + 1,
                 disk_percent=40.0 + (i * 7) % 30,
+                username=logins[name].username,
+                password=logins[name].password,
             )
             dev.connect()
             fleet[name] = dev
