@@ -11,7 +11,7 @@ from campusmon.config import ConfigError
 
 @dataclass
 class InspectionSettings:
-    #: the site's plans and checklists, overlaid on the shipped ones (server/campusmon/server/inspections/plans.toml)
+    #: the site's plans and checklists, overlaid on the shipped ones (inspections/plans.toml)
     plans_file: Path | None = None
     #: an overdue inspection opens one reminder ticket (problem inspection_overdue), which the
     #: notification routes deliver like any other; finishing the inspection resolves it
