@@ -24,7 +24,9 @@ system_deps() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v openssl >/dev/null || missing+=(openssl)
-  # Chinese text on printed asset labels
+  # pdftoppm/pdftotext: the monthly report's PDF is checked page by page in the tests
+  command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+  # Chinese text on printed asset labels and in the monthly report
   [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
   "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then

@@ -9,7 +9,16 @@ import typer
 
 from campusmon import __version__
 
-from . import agent_cmd, assets_cmd, credentials_cmd, probe_cmd, server_cmd, tickets_cmd
+from . import (
+    agent_cmd,
+    assets_cmd,
+    credentials_cmd,
+    inspections_cmd,
+    probe_cmd,
+    report_cmd,
+    server_cmd,
+    tickets_cmd,
+)
 
 app = typer.Typer(
     name="campusmon",
@@ -24,6 +33,8 @@ app.add_typer(server_cmd.app, name="server")
 app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(assets_cmd.app, name="assets")
 app.add_typer(probe_cmd.app, name="probe")
+app.add_typer(inspections_cmd.app, name="inspections")
+app.add_typer(report_cmd.app, name="report")
 app.command("devices")(server_cmd.devices)
 app.command("demo")(server_cmd.demo)
 
@@ -60,6 +71,7 @@ EXTRA_FOR = {
     "qrcode": "server",
     "PIL": "server",
     "lxml": "server",
+    "matplotlib": "server",
     "pysnmp": "probes",
     "pyasn1": "probes",
     "cryptography": "probes",

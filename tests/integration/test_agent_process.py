@@ -23,6 +23,8 @@ SERVER_SIDE = {
     "rich",
     "uvicorn",
     "starlette",
+    "matplotlib",
+    "openpyxl",
 }
 HEAVY = {"typer", "click", "msgspec"}
 #: OpenSSL (libssl + libcrypto, ~5 MiB resident) is loaded only when TLS is configured (see lean.py)

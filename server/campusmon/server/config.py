@@ -13,6 +13,7 @@ from campusmon.config import TCP_PORT, ConfigError, Range, load
 from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROOT
 from campusmon.mqtt_security import plaintext_password_error
 
+from .inspections.settings import InspectionSettings
 from .topology import StaticTopology, Upstream
 
 
@@ -467,6 +468,7 @@ class ServerConfig:
     topology: dict[str, CampusTopologySettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
     probes: ProbesSettings = field(default_factory=ProbesSettings)
+    inspections: InspectionSettings = field(default_factory=InspectionSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:

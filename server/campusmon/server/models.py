@@ -17,6 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+#: where a ticket came from
+TICKET_SOURCES = ("automatic", "manual", "teacher", "inspection")
 #: a ticket in one of these states is "open" for the one-ticket-per-problem guarantee
 ACTIVE_STATES = ("open", "acknowledged", "in_progress")
 TICKET_STATES = (*ACTIVE_STATES, "resolved", "closed")
@@ -99,6 +101,8 @@ class Ticket(Base):
     opened_by: Mapped[str] = mapped_column(String(100), default="")
     #: the problem kept coming and going: one flapping ticket instead of a stream of reopenings
     flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: who raised it: automatic (a rule), manual (a technician), teacher (a room report), inspection
+    source: Mapped[str] = mapped_column(String(16), default="automatic", server_default="automatic")
     #: the last automatic signal ("open"/"resolve") and when, for flapping tickets
     last_signal: Mapped[str | None] = mapped_column(String(16))
     last_signal_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

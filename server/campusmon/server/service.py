@@ -27,6 +27,7 @@ from .broker import ManagedBroker
 from .config import ServerConfig
 from .db import Database
 from .ingest import Ingestor
+from .inspections.watch import OverdueWatcher
 from .metrics_store import SqliteMetricStore
 from .notify import Dispatcher, Router
 from .topology import Topology
@@ -73,6 +74,8 @@ class Server:
         self._client: mqtt.Client | None = None
         #: the in-process probe runner ([probes] enabled)
         self.probes: InProcessRunner | None = None
+        #: looks for overdue inspections every [inspections] check_minutes
+        self.inspections: OverdueWatcher | None = None
         self._worker: threading.Thread | None = None
         self._subscribed = threading.Event()
         self._stopped = threading.Event()
@@ -102,6 +105,8 @@ class Server:
             cfg, self.db, self.metrics, topology=self.topology, clock=self.clock, on_event=self._router
         )
         self.dispatcher.start()
+        self.inspections = self._overdue_watcher()
+        self.inspections.start()
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
         self._client = self._make_client()
@@ -133,6 +138,23 @@ class Server:
                 raise
             self.probes.start()
 
+    def _overdue_watcher(self) -> OverdueWatcher:
+        from .inspections.plans import load_plans
+        from .inspections.service import InspectionService
+
+        cfg, ing = self.config, self.ingestor
+        assert ing is not None and self.db is not None
+        service = InspectionService(
+            self.db,
+            load_plans(cfg.inspections.plans_file),
+            ing.tickets,
+            tz=ZoneInfo(cfg.schedule.timezone),
+            clock=self.clock,
+            notify_overdue=cfg.inspections.notify_overdue,
+            overdue_severity=cfg.inspections.overdue_severity,
+        )
+        return OverdueWatcher(service, cfg.inspections.check_minutes * 60, after=self._kick)
+
     def _make_client(self) -> mqtt.Client:
         b = self.config.broker
         # manual_ack: a message is acknowledged only after it is stored, so a kill -9 loses nothing
@@ -157,6 +179,8 @@ class Server:
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
+        if self.inspections is not None:
+            self.inspections.stop()
         self._queue.put(None)
         if self._worker is not None:
             self._worker.join(timeout=10)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -237,9 +237,12 @@ class TicketService:
         room: str = "",
         affected: Sequence[str] = (),
         at: datetime | None = None,
+        source: str = "automatic",
     ) -> Opened:
-        """Open a ticket; or add to the active one; or reopen a recently resolved one (recurrence)."""
-        at = at or utcnow()
+        """Open a ticket; or add to the active one; or reopen a recently resolved one (recurrence).
+        Times are stored in UTC (SQLite keeps a time's wall clock only, whatever its zone).
+        `source` (automatic, manual, teacher, inspection) is kept by a ticket this call creates."""
+        at = (at or utcnow()).astimezone(UTC)
         for _attempt in range(3):
             try:
                 with self.db.session() as s:
@@ -256,6 +259,7 @@ class TicketService:
                         room,
                         affected,
                         at,
+                        source,
                     )
             except IntegrityError:
                 # another writer opened it between our check and insert: the unique index held
@@ -276,6 +280,7 @@ class TicketService:
         room: str,
         affected: Sequence[str],
         at: datetime,
+        source: str = "automatic",
     ) -> Opened:
         existing = self.active(s, campus, device, problem, subject)
         if existing is not None:
@@ -341,6 +346,7 @@ class TicketService:
             room=room,
             opened_by=actor,
             flapping=False,
+            source=source,
             opened_at=at,
             updated_at=at,
             last_signal="open",
@@ -366,7 +372,7 @@ class TicketService:
         """Recovery: resolve the active ticket for this problem, saying it was automatic.
 
         A flapping ticket only notes the recovery; `settle_flapping` resolves it once stable."""
-        at = at or utcnow()
+        at = (at or utcnow()).astimezone(UTC)
         with self.db.session() as s:
             ticket = self.active(s, campus, device, problem, subject)
             if ticket is None:
@@ -390,7 +396,7 @@ class TicketService:
 
     def settle_flapping(self, at: datetime | None = None) -> list[int]:
         """Resolve flapping tickets whose problem has been recovered for a whole flapping window."""
-        at = at or utcnow()
+        at = (at or utcnow()).astimezone(UTC)
         done = []
         with self.db.session() as s:
             for t in s.scalars(
@@ -411,7 +417,7 @@ class TicketService:
     ) -> list[int]:
         """The device is back: mark it recovered in group tickets; resolve groups with all back, and
         (`own_groups`) the group ticket of a switch that is itself back."""
-        at = at or utcnow()
+        at = (at or utcnow()).astimezone(UTC)
         resolved = []
         with self.db.session() as s:
             rows = s.scalars(
@@ -456,8 +462,10 @@ class TicketService:
                     t.updated_at = at
         return resolved
 
-    def transition(self, ticket_id: int, to: str, *, actor: str, note: str = "") -> Ticket:
-        at = utcnow()
+    def transition(
+        self, ticket_id: int, to: str, *, actor: str, note: str = "", at: datetime | None = None
+    ) -> Ticket:
+        at = (at or utcnow()).astimezone(UTC)
         with self.db.session() as s:
             ticket = s.get(Ticket, ticket_id)
             if ticket is None:
@@ -481,7 +489,7 @@ class TicketService:
                 self._emit(s, ticket, "reopened" if to == "open" else "resolved")
             return ticket
 
-    def note(self, ticket_id: int, text: str, *, actor: str) -> Ticket:
+    def note(self, ticket_id: int, text: str, *, actor: str, at: datetime | None = None) -> Ticket:
         if not text.strip():
             raise TicketError("an empty note says nothing")
         with self.db.session() as s:
@@ -490,7 +498,7 @@ class TicketService:
                 raise TicketError(f"no ticket #{ticket_id}")
             if ticket.status == "closed":
                 raise TicketError(f"ticket #{ticket_id} is closed")
-            at = utcnow()
+            at = (at or utcnow()).astimezone(UTC)
             _history(ticket, actor, "note", None, None, text, at)
             ticket.updated_at = at
             return ticket
@@ -543,6 +551,7 @@ class TicketService:
             summary=summary,
             actor=actor,
             note=summary,
+            source="manual",
         )
 
     def known_devices(self, campus: str) -> set[str]:

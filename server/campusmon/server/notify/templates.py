@@ -23,6 +23,8 @@ PROBLEMS: dict[str, dict[str, str]] = {
         "manual": "人工报修",
         "port_down": "端口断开",
         "probe_failing": "探测失败",
+        "inspection_failed": "巡检不合格",
+        "inspection_overdue": "巡检逾期",
     },
     "en": {
         "device_down": "device down",
@@ -38,6 +40,8 @@ PROBLEMS: dict[str, dict[str, str]] = {
         "manual": "reported by hand",
         "port_down": "port down",
         "probe_failing": "probe failing",
+        "inspection_failed": "failed in inspection",
+        "inspection_overdue": "inspection overdue",
     },
 }
 
