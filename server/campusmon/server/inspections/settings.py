@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from campusmon.config import ConfigError, Range
+from campusmon.config import Range
 
 
 @dataclass
