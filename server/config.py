@@ -446,6 +446,60 @@ class ProbesSettings:
 
 
 @dataclass
+class HttpSettings:
+    """The web console and HTTP API, served by `campusmon server run` (see docs/en/console.md)."""
+
+    #: `campusmon server run` serves the console unless a config says `enabled = false`; a Server
+    #: built in code (tests, embedding) serves it only when asked
+    enabled: bool = False
+    #: listen address; keep 127.0.0.1 behind a reverse proxy (nginx/Caddy terminating TLS)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: the address people open, used in notification links (https://monitor.school.cn)
+    public_url: str = ""
+    #: serve HTTPS directly (both or neither)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: signs session cookies; empty: a random key kept in data_dir/web-secret (0600)
+    secret_key: str = ""
+    session_hours: float = 12.0
+    #: wrong passwords in a row (per user name and per client) before logins are refused …
+    login_max_failures: int = 20
+    #: … for this long
+    login_lock_minutes: float = 15.0
+    #: teacher fault reports per room per hour (a QR code on a wall can be abused)
+    teacher_reports_per_hour: int = 20
+    #: overview tiles refresh this often in the browser
+    poll_seconds: float = 3.0
+    #: default console language: zh-CN or en
+    language: Literal["zh-CN", "en"] = "zh-CN"
+
+    def validate(self) -> None:
+        if not 0 <= self.port <= 65535:  # 0: any free port (tests)
+            raise ConfigError(f"http.port: {self.port} is not a TCP port")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("http.tls_cert and http.tls_key go together")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("http.public_url must start with http:// or https://")
+        if self.secret_key and len(self.secret_key) < 32:
+            raise ConfigError("http.secret_key: use at least 32 random characters")
+        if not 0.5 <= self.session_hours <= 24 * 30:
+            raise ConfigError("http.session_hours must be between 0.5 and 720")
+        if not 3 <= self.login_max_failures <= 1000:
+            raise ConfigError("http.login_max_failures must be between 3 and 1000")
+        if not 0.1 <= self.login_lock_minutes <= 24 * 60:
+            raise ConfigError("http.login_lock_minutes must be between 0.1 and 1440")
+        if not 1 <= self.teacher_reports_per_hour <= 10_000:
+            raise ConfigError("http.teacher_reports_per_hour must be between 1 and 10000")
+        if not 1 <= self.poll_seconds <= 300:
+            raise ConfigError("http.poll_seconds must be between 1 and 300")
+
+    def ticket_url(self) -> str:
+        """The notification link template for a ticket page, when public_url is known."""
+        return f"{self.public_url.rstrip('/')}/tickets/{{id}}" if self.public_url else ""
+
+
+@dataclass
 class ServerConfig:
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -456,9 +510,12 @@ class ServerConfig:
     topology: dict[str, CampusTopologySettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
     probes: ProbesSettings = field(default_factory=ProbesSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:
+        if not self.notify.ticket_url:  # notifications link to the console's ticket page
+            self.notify.ticket_url = self.http.ticket_url()
         if self.probes.enabled:  # a wrong probe config stops the server at start, not later
             from campusmon.probes.inprocess import server_probe_config
 
@@ -478,4 +535,15 @@ def static_topology(cfg: ServerConfig) -> StaticTopology:
 
 
 def load_server_config(path: Path | None) -> ServerConfig:
-    return load(ServerConfig, path)
+    """The config of a server process: as in the file, with the web console on unless switched off."""
+    from campusmon.config import read_toml
+
+    data = read_toml(path) if path is not None else {}
+    http = data.get("http", {})
+    if isinstance(http, dict):
+        data["http"] = {"enabled": True, **http}
+    try:
+        return load(ServerConfig, None, defaults=data)
+    except ConfigError as exc:
+        where = str(path) if path is not None else "config"
+        raise ConfigError(str(exc).replace("config: ", f"{where}: ", 1)) from None

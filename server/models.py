@@ -75,6 +75,7 @@ class Ticket(Base):
             postgresql_where=text(_ACTIVE_SQL),
         ),
         Index("ix_tickets_status", "status"),
+        Index("ix_tickets_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -97,6 +98,10 @@ class Ticket(Base):
     opened_by: Mapped[str] = mapped_column(String(100), default="")
     #: the problem kept coming and going: one flapping ticket instead of a stream of reopenings
     flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: system (a rule), manual (a technician), teacher (a room QR code report)
+    source: Mapped[str] = mapped_column(String(16), default="system", server_default="system")
+    #: the technician working on it (user name), empty when nobody is
+    assignee: Mapped[str] = mapped_column(String(64), default="", server_default="")
     #: the last automatic signal ("open"/"resolve") and when, for flapping tickets
     last_signal: Mapped[str | None] = mapped_column(String(16))
     last_signal_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -26,9 +26,13 @@ class Label:
     tag: str
     name: str
     room: str
+    #: what the QR code holds, when not the text (a room's report URL, which a phone then opens)
+    qr: str = ""
 
     @property
     def qr_text(self) -> str:
+        if self.qr:
+            return self.qr
         return "\n".join(p for p in (self.tag, self.name, self.room) if p)
 
 
