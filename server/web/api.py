@@ -373,7 +373,7 @@ def add_user(request: Request, p: Admin, body: UserIn) -> UserView:
 
 
 @router.post("/me/tokens", response_model=NewToken, status_code=201)
-def new_token(request: Request, p: Viewer, body: TokenIn) -> NewToken:
+def new_token(request: Request, p: Technician, body: TokenIn) -> NewToken:
     if p.via != "session":
         raise Invalid("API tokens are made from a logged-in session or `campusmon users token`")
     view, secret = ctx_of(request).users.create_token(p.user.username, body.name, actor=p.actor(request))

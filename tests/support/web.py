@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from campusmon.server.config import ScheduleSettings, ServerConfig, StorageSettings
 from campusmon.server.db import Database
@@ -42,7 +43,9 @@ class WebHarness:
         self.metrics = SqliteMetricStore(self.config.storage.metrics_path)
         self.ctx = WebContext(self.config, self.db, self.metrics, secret=b"k" * 48)
         for role in ROLES:
-            self.ctx.users.add(role, PASSWORD, role, actor=Actor("cli:test"), display_name=f"{role.title()} Name")
+            self.ctx.users.add(
+                role, PASSWORD, role, actor=Actor("cli:test"), display_name=f"{role.title()} Name"
+            )
         self.app = create_app(self.ctx)
 
     def client(self) -> TestClient:
@@ -53,7 +56,12 @@ class WebHarness:
         page = c.get("/login")
         r = c.post(
             "/login",
-            data={"username": username, "password": password, "csrf_token": form_token(page.text), "next": "/"},
+            data={
+                "username": username,
+                "password": password,
+                "csrf_token": form_token(page.text),
+                "next": "/",
+            },
         )
         assert r.status_code == 303, r.text
         return LoggedIn(c, self.csrf(c))
@@ -72,7 +80,6 @@ class LoggedIn:
     client: TestClient
     csrf: str
 
-    def post(self, url: str, **kw: object) -> object:
-        data = dict(kw.pop("data", {}) or {})  # type: ignore[call-overload]
-        data.setdefault("csrf_token", self.csrf)
-        return self.client.post(url, data=data, **kw)  # type: ignore[arg-type]
+    def post(self, url: str, data: dict[str, str] | None = None) -> Response:
+        r: Response = self.client.post(url, data={"csrf_token": self.csrf, **(data or {})})
+        return r

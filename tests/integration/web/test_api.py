@@ -22,9 +22,14 @@ def test_login_sets_a_signed_httponly_samesite_cookie_and_wrong_password_does_no
     page = c.get("/login")
     from tests.support.web import form_token
 
-    bad = c.post("/login", data={"username": "admin", "password": "nope-nope-nope", "csrf_token": form_token(page.text)})
+    bad = c.post(
+        "/login",
+        data={"username": "admin", "password": "nope-nope-nope", "csrf_token": form_token(page.text)},
+    )
     assert bad.status_code == 401 and "campusmon_session" not in bad.headers.get("set-cookie", "")
-    ok = c.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": form_token(page.text)})
+    ok = c.post(
+        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": form_token(page.text)}
+    )
     cookie = ok.headers["set-cookie"]
     assert ok.status_code == 303 and "campusmon_session=" in cookie
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
@@ -78,11 +83,15 @@ def test_notes_assign_and_manual_tickets(web: WebHarness) -> None:
     tech = web.login("technician")
     h = {"X-CSRF-Token": tech.csrf}
     c = tech.client
-    assert c.post(f"/api/v1/tickets/{tid}/notes", json={"text": "cable replaced"}, headers=h).status_code == 200
+    assert (
+        c.post(f"/api/v1/tickets/{tid}/notes", json={"text": "cable replaced"}, headers=h).status_code == 200
+    )
     r = c.post(f"/api/v1/tickets/{tid}/assign", json={"assignee": "technician"}, headers=h)
     assert r.json()["ticket"]["assignee"] == "technician"
     assert c.post(f"/api/v1/tickets/{tid}/assign", json={"assignee": "nobody"}, headers=h).status_code == 404
-    r = c.post("/api/v1/tickets", json={"campus": "main", "room": "c302", "summary": "projector smells"}, headers=h)
+    r = c.post(
+        "/api/v1/tickets", json={"campus": "main", "room": "c302", "summary": "projector smells"}, headers=h
+    )
     assert r.status_code == 201 and r.json()["ticket"]["source"] == "manual"
     listed = c.get("/api/v1/tickets?source=manual").json()
     assert listed["total"] == 1 and listed["items"][0]["summary"] == "projector smells"
@@ -108,12 +117,19 @@ def test_api_tokens_are_hashed_work_without_csrf_and_die_with_the_user(web: WebH
         from campusmon.server.console_models import ApiToken
 
         stored = s.scalars(select(ApiToken)).one()
-        assert stored.token_hash != secret and secret not in stored.token_hash and stored.prefix == secret[:12]
+        assert (
+            stored.token_hash != secret and secret not in stored.token_hash and stored.prefix == secret[:12]
+        )
     tid = open_ticket(web)
     c = web.client()
     auth = {"Authorization": f"Bearer {secret}"}
     assert c.post(f"/api/v1/tickets/{tid}/actions/ack", json={}, headers=auth).status_code == 200
-    assert c.post(f"/api/v1/tickets/{tid}/actions/ack", json={}, headers={"Authorization": "Bearer cmt_x"}).status_code == 401
+    assert (
+        c.post(
+            f"/api/v1/tickets/{tid}/actions/ack", json={}, headers={"Authorization": "Bearer cmt_x"}
+        ).status_code
+        == 401
+    )
     web.ctx.users.set_disabled("technician", True, actor=Actor("cli:test"))
     assert c.get("/api/v1/me", headers=auth).status_code == 401
 
@@ -150,7 +166,10 @@ def test_assets_search_update_roles_history_and_rooms(web: WebHarness) -> None:
     h = {"X-CSRF-Token": admin.csrf}
     r = admin.client.post(
         "/api/v1/assets",
-        json={"values": {"asset_tag": "ZX-0001", "name": "一体机 302", "type": "一体机"}, "room": "main/教学楼/302"},
+        json={
+            "values": {"asset_tag": "ZX-0001", "name": "一体机 302", "type": "一体机"},
+            "room": "main/教学楼/302",
+        },
         headers=h,
     )
     assert r.status_code == 201, r.text
@@ -181,13 +200,19 @@ def test_import_dry_run_reports_bad_rows_then_imports_and_exports(web: WebHarnes
     assert dry["dry_run"] and dry["encoding"] == "gb18030" and dry["created"] > 0
     assert admin.client.get("/api/v1/assets").json()["total"] == 0
     real = admin.client.post("/api/v1/assets/import?dry_run=false", files=files, headers=h).json()
-    assert real["created"] == dry["created"] and [e["line"] for e in real["errors"]] == [e["line"] for e in dry["errors"]]
+    assert real["created"] == dry["created"] and [e["line"] for e in real["errors"]] == [
+        e["line"] for e in dry["errors"]
+    ]
     xlsx = admin.client.get("/api/v1/assets/export?format=xlsx")
-    rows = list(load_workbook(BytesIO(xlsx.content)).active.iter_rows(values_only=True))
+    sheet = load_workbook(BytesIO(xlsx.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == 1 + real["created"] and rows[0][0] == "资产编号"
     pdf = admin.client.get("/api/v1/assets/labels")
     assert pdf.content.startswith(b"%PDF")
-    bad = admin.client.post("/api/v1/assets/import", files={"file": ("x.txt", b"abc", "text/plain")}, headers=h)
+    bad = admin.client.post(
+        "/api/v1/assets/import", files={"file": ("x.txt", b"abc", "text/plain")}, headers=h
+    )
     assert bad.status_code == 422
 
 
