@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from ..config import ServerConfig, static_topology
 from ..db import Database, as_utc, utcnow
@@ -217,22 +217,26 @@ class DeviceService:
             if old is None or rank[level] > rank[old]:
                 worst[key] = level
 
+        down = case((Ticket.problem.in_(DOWN_PROBLEMS), "down"), else_=Ticket.severity)
         with self.db.session() as s:
-            q = select(Ticket.campus, Ticket.device, Ticket.problem, Ticket.severity).where(
-                Ticket.status.in_(ACTIVE_STATES), Ticket.device != ""
+            q = (
+                select(Ticket.campus, Ticket.device, down, func.count(Ticket.id))
+                .where(Ticket.status.in_(ACTIVE_STATES), Ticket.device != "")
+                .group_by(Ticket.campus, Ticket.device, down)
             )
             g = (
                 select(TicketDevice.campus, TicketDevice.device)
                 .join(Ticket, TicketDevice.ticket_id == Ticket.id)
                 .where(Ticket.status.in_(ACTIVE_STATES), TicketDevice.recovered_at.is_(None))
+                .distinct()
             )
             if campus is not None:
                 q = q.where(Ticket.campus == campus)
                 g = g.where(TicketDevice.campus == campus)
-            for c, d, problem, severity in s.execute(q):
+            for c, d, level, n in s.execute(q):
                 key = (str(c), str(d))
-                count[key] += 1
-                put(key, "down" if problem in DOWN_PROBLEMS else str(severity))
+                count[key] += int(n)
+                put(key, str(level))
             for c, d in s.execute(g):
                 put((str(c), str(d)), "down")
         return worst, count

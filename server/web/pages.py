@@ -184,15 +184,18 @@ def device(request: Request, p: Viewer, campus: str, device: str, range: str = "
     for metric, title, unit, top in CHARTS:
         points = ctx.devices.series(campus, device, metric, hours=hours)
         charts.append(
-            line_chart(
-                points,
-                title=_(title),
-                unit=unit,
-                since=until - hours * 3600,
-                until=until,
-                tz=tz,
-                fixed_max=top,
-                empty_text=_("no data"),
+            (
+                _(title),
+                line_chart(
+                    points,
+                    title=_(title),
+                    unit=unit,
+                    since=until - hours * 3600,
+                    until=until,
+                    tz=tz,
+                    fixed_max=top,
+                    empty_text=_("no data"),
+                ),
             )
         )
     return render(request, "device.html", d=detail, charts=charts, range=range if range in RANGES else "24h")

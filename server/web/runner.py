@@ -25,7 +25,6 @@ class HttpServer:
         self.settings = settings
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
         self.port = settings.port
 
     @property
@@ -40,18 +39,18 @@ class HttpServer:
     def start(self, timeout: float = 15.0) -> None:
         s = self.settings
         family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((s.host, s.port))
-        except OSError as exc:
-            sock.close()
-            raise HttpError(f"cannot listen on {s.host}:{s.port} for the web console: {exc}") from None
-        sock.listen(128)
-        self._sock = sock
-        self.port = int(sock.getsockname()[1])
+        with socket.socket(family, socket.SOCK_STREAM) as probe:  # a clear message for a taken port
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((s.host, s.port))
+            except OSError as exc:
+                raise HttpError(f"cannot listen on {s.host}:{s.port} for the web console: {exc}") from None
+        # uvicorn binds itself: a socket handed to it keeps Nagle's algorithm on, and every keep-alive
+        # response then waits ~40 ms for the browser's delayed ACK
         config = uvicorn.Config(
             self.app,
+            host=s.host,
+            port=s.port,
             log_level="warning",
             access_log=False,
             lifespan="off",
@@ -64,21 +63,17 @@ class HttpServer:
         try:
             config.load()
         except (OSError, ValueError) as exc:  # an unreadable certificate
-            sock.close()
             raise HttpError(f"web console TLS: {exc}") from None
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise HttpError("the web console did not start")
+                raise HttpError(f"the web console did not start on {s.host}:{s.port}")
             time.sleep(0.02)
+        self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
         _log.info("web console on %s", self.url)
-
-    def _run(self) -> None:
-        assert self._server is not None and self._sock is not None
-        self._server.run(sockets=[self._sock])
 
     def stop(self) -> None:
         if self._server is not None:
@@ -87,5 +82,3 @@ class HttpServer:
             self._thread.join(timeout=10)
             if self._thread.is_alive():
                 _log.warning("the web console did not stop within 10 s")
-        if self._sock is not None:
-            self._sock.close()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import select
@@ -45,7 +46,7 @@ from campusmon.server.service import Server
 from campusmon.server.services import Actor, PageRequest
 from campusmon.server.services.tickets import TicketFilter
 from tests.integration.test_agent_process import write_config
-from tests.support.browser import chromium, login, wait
+from tests.support.browser import chromium, login, text_of, wait, wait_text
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt import wait_until
 from tests.support.receivers import RobotReceiver
@@ -138,7 +139,12 @@ def prepare(server: Server, agent: Agent) -> None:
 
 
 def tile_color(driver: WebDriver) -> str:
-    return str(driver.find_element(By.ID, f"tile-main-{DEVICE}").get_attribute("data-color"))
+    """Read in one script call: htmx swaps the tiles every second, a found element can go stale."""
+    color = driver.execute_script(
+        "const t = document.getElementById(arguments[0]); return t ? t.dataset.color : '';",
+        f"tile-main-{DEVICE}",
+    )
+    return str(color or "")
 
 
 @pytest.mark.slow
@@ -171,6 +177,7 @@ def test_console_acceptance(console, tmp_path: Path) -> None:
         login(phone, base, "technician", PASSWORD)
         phone.get(f"{base}/tickets")
         phone.find_element(By.LINK_TEXT, f"#{ticket_id}").click()
+        wait_text(phone, "ticket-status", "待处理")
         assert phone.execute_script("return document.documentElement.scrollWidth") <= 390
         for action, status, note in (
             ("ack", "acknowledged", ""),
@@ -180,7 +187,10 @@ def test_console_acceptance(console, tmp_path: Path) -> None:
             if note:
                 phone.find_element(By.ID, "note").send_keys(note)
             phone.find_element(By.ID, f"act-{action}").click()
-            wait(phone, status_is(status))
+            try:
+                wait(phone, status_is(status), timeout=30)
+            except TimeoutException:
+                raise AssertionError(f"{action}: {phone.current_url}\n{text_of(phone, 'history')}") from None
         history = phone.find_element(By.ID, "history").text
         assert history.count("user:technician") >= 3 and "更换了电源适配器" in history
         phone.save_screenshot(str(tmp_path / "phone-ticket.png"))
@@ -194,7 +204,7 @@ def test_console_acceptance(console, tmp_path: Path) -> None:
         desk.get(f"{base}/assets/import")
         desk.find_element(By.ID, "file").send_keys(str(FIXTURES / "school_gb18030.csv"))
         desk.find_element(By.ID, "check").click()
-        report = desk.find_element(By.ID, "bad-rows").text
+        report = wait_text(desk, "bad-rows", "行号")
         assert "7" in report and "8" in report  # bad rows are named by their line
         lines = [
             r.find_elements(By.TAG_NAME, "td")[0].text
@@ -203,7 +213,7 @@ def test_console_acceptance(console, tmp_path: Path) -> None:
         assert lines and all(x.isdigit() for x in lines)
         desk.find_element(By.ID, "file").send_keys(str(FIXTURES / "school_gb18030.csv"))
         desk.find_element(By.ID, "import").click()
-        assert "已导入" in desk.find_element(By.ID, "report").text
+        wait_text(desk, "report", "已导入")
         desk.get(f"{base}/assets")
         desk.find_element(By.ID, "export-xlsx").click()
         downloads = tmp_path / "downloads"
@@ -230,7 +240,7 @@ def test_console_acceptance(console, tmp_path: Path) -> None:
         teacher.find_element(By.ID, "text").send_keys("展台没有画面")
         teacher.find_element(By.ID, "name").send_keys("王老师")
         teacher.find_element(By.ID, "send").click()
-        assert "谢谢" in teacher.find_element(By.ID, "sent").text
+        wait_text(teacher, "sent", "谢谢")
         reports = _tickets(server, device=DEVICE, problem="report_document_camera")
         assert len(reports) == 1
         rid = reports[0]
@@ -246,7 +256,7 @@ def test_console_acceptance(console, tmp_path: Path) -> None:
         teacher.find_element(By.CSS_SELECTOR, f"#device option[value='{DEVICE}']").click()
         teacher.find_element(By.ID, "text").send_keys("还是不行")
         teacher.find_element(By.ID, "send").click()
-        assert f"#{rid}" in teacher.find_element(By.ID, "sent").text
+        wait_text(teacher, "sent", f"#{rid}")
         assert _tickets(server, device=DEVICE, problem="report_document_camera") == [rid]
         detail = server.http.app.state.ctx.tickets.get(rid)
         assert [h.action for h in detail.history] == ["open", "note"] and "还是不行" in detail.history[
@@ -258,7 +268,8 @@ def test_console_acceptance(console, tmp_path: Path) -> None:
 
 
 def status_is(status: str) -> Callable[[WebDriver], bool]:
-    return lambda d: d.find_element(By.ID, "ticket-status").get_attribute("data-status") == status
+    script = "const e = document.getElementById('ticket-status'); return e ? e.dataset.status : '';"
+    return lambda d: d.execute_script(script) == status
 
 
 def _tickets(server: Server, device: str, problem: str) -> list[int]:

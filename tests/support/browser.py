@@ -53,3 +53,17 @@ def login(driver: WebDriver, base: str, username: str, password: str) -> None:
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login").click()
     wait(driver, lambda d: "/login" not in d.current_url)
+
+
+def text_of(driver: WebDriver, element_id: str) -> str:
+    """The element's text, read in one script call ('' while it is not there): no stale elements."""
+    value = driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';", element_id
+    )
+    return str(value or "")
+
+
+def wait_text(driver: WebDriver, element_id: str, *needles: str, timeout: float = 20.0) -> str:
+    """Wait until the element shows every needle (after a click that loads a new page)."""
+    wait(driver, lambda d: all(n in text_of(d, element_id) for n in needles), timeout)
+    return text_of(driver, element_id)
