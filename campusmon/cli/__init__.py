@@ -18,6 +18,7 @@ from . import (
     report_cmd,
     server_cmd,
     tickets_cmd,
+    users_cmd,
 )
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(assets_cmd.app, name="assets")
 app.add_typer(probe_cmd.app, name="probe")
 app.add_typer(inspections_cmd.app, name="inspections")
 app.add_typer(report_cmd.app, name="report")
+app.add_typer(users_cmd.app, name="users")
 app.command("devices")(server_cmd.devices)
 app.command("demo")(server_cmd.demo)
 
@@ -72,6 +74,14 @@ EXTRA_FOR = {
     "PIL": "server",
     "lxml": "server",
     "matplotlib": "server",
+    "fastapi": "server",
+    "starlette": "server",
+    "uvicorn": "server",
+    "jinja2": "server",
+    "argon2": "server",
+    "itsdangerous": "server",
+    "prometheus_client": "server",
+    "multipart": "server",
     "pysnmp": "probes",
     "pyasn1": "probes",
     "cryptography": "probes",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .server_cmd import ConfigOpt, JsonOpt, open_db
+from .server_cmd import ConfigOpt, JsonOpt, load_config, open_db
 
 if TYPE_CHECKING:
     from campusmon.server.register.models import Asset
@@ -577,12 +577,44 @@ def labels(
     search: str | None = SearchOpt,
     warranty_before: str | None = WarrantyOpt,
     font: str | None = typer.Option(None, "--font", help="A TTF/TTC font with Chinese glyphs."),
+    rooms: bool = typer.Option(
+        False, "--rooms", help="One label per room instead: its QR code opens the teacher fault report."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="The console's address for --rooms (default: [http] public_url)."
+    ),
 ) -> None:
-    """Printable asset-tag labels with a QR code (tag, name, room), 3 × 7 per A4 sheet."""
+    """Printable asset-tag labels with a QR code (tag, name, room), 3 × 7 per A4 sheet; with --rooms,
+    one label per room whose QR code opens the teacher's fault report (/r/<room token>)."""
     from campusmon.server.register.labels import Label, write_labels
 
     if out.suffix.lower() not in (".pdf", ".png"):
         raise fail("--out must end in .pdf or .png", 2)
+    if rooms:
+        from campusmon.server.services.assets import AssetService
+
+        cfg = load_config(config)
+        url = base_url or cfg.http.public_url
+        if not url.startswith(("http://", "https://")):
+            raise fail("--rooms needs the console's address: --base-url https://… or [http] public_url", 2)
+        with register(config) as reg:
+            tokens = AssetService(reg.db).room_tokens()
+        room_labels = [
+            Label(
+                f"{r.building} {r.room}",
+                "扫码报修 Report a fault",
+                r.campus,
+                qr=f"{url.rstrip('/')}/r/{token}",
+            )
+            for r, token in tokens
+        ]
+        if not room_labels:
+            raise fail("no room in the register")
+        files = write_labels(room_labels, out, font)
+        typer.echo(
+            f"{len(room_labels)} room labels on {len(files)} page(s): {', '.join(str(f) for f in files)}"
+        )
+        return
     flt = make_filter(campus, building, room, type_, status, search, warranty_before)
     with register(config) as reg:
         assets = reg.list_assets(flt)

@@ -25,6 +25,14 @@ SERVER_SIDE = {
     "starlette",
     "matplotlib",
     "openpyxl",
+    # the web console
+    "jinja2",
+    "multipart",
+    "python_multipart",
+    "babel",
+    "argon2",
+    "itsdangerous",
+    "prometheus_client",
 }
 HEAVY = {"typer", "click", "msgspec"}
 #: OpenSSL (libssl + libcrypto, ~5 MiB resident) is loaded only when TLS is configured (see lean.py)

@@ -90,6 +90,42 @@ STEPS: tuple[Step, ...] = (
     Step("tickets reopen", ("tickets", "reopen", "1", "--config", S)),
     Step("tickets resolve", ("tickets", "resolve", "1", "--config", S)),
     Step("tickets close", ("tickets", "close", "1", "--config", S), expect="closed"),
+    Step("inspections due", ("inspections", "due", "--json", "--config", S), expect="classroom_multimedia"),
+    Step("inspections overdue", ("inspections", "overdue", "--config", S), expect="0 overdue"),
+    Step(
+        "inspections start",
+        ("inspections", "start", "--room", "教学楼A/203", "--by", "tech", "--json", "--config", S),
+        expect="in_progress",
+    ),
+    Step(
+        "inspections record", ("inspections", "record", "1", "picture", "pass", "--by", "tech", "--config", S)
+    ),
+    Step(
+        "inspections finish",
+        ("inspections", "finish", "1", "--skip-rest", "--by", "tech", "--config", S),
+    ),
+    Step("inspections show", ("inspections", "show", "1", "--json", "--config", S), expect="finished"),
+    Step(
+        "report monthly",
+        (
+            "report",
+            "monthly",
+            "--month",
+            "2026-11",
+            "--format",
+            "xlsx",
+            "--out",
+            "{tmp}/r.xlsx",
+            "--config",
+            S,
+        ),
+        expect="2026-11",
+    ),
+    Step("users add", ("users", "add", "li", "--password", "Secretpass123", "--config", S), expect="added"),
+    Step("users passwd", ("users", "passwd", "li", "--password", "Secretpass456", "--config", S)),
+    Step("users list", ("users", "list", "--config", S), expect="technician"),
+    Step("users token", ("users", "token", "li", "--config", S), expect="cmt_"),
+    Step("users disable", ("users", "disable", "li", "--config", S), expect="disabled"),
     # this server runs no broker of its own: read from the given config, the commands refuse (exit 2)
     Step("server credentials list", ("server", "credentials", "list", "--config", S), 2, "does not run"),
     Step(

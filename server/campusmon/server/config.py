@@ -458,6 +458,48 @@ class ProbesSettings:
 
 
 @dataclass
+class HttpSettings:
+    """The web console and HTTP API, served by `campusmon server run` (see docs/en/console.md)."""
+
+    #: `campusmon server run` serves the console unless a config says `enabled = false`; a Server
+    #: built in code (tests, embedding) serves it only when asked
+    enabled: bool = False
+    #: listen address; keep 127.0.0.1 behind a reverse proxy (nginx/Caddy terminating TLS)
+    host: str = "127.0.0.1"
+    port: Annotated[int, Range(0, 65535)] = 8080  # 0: any free port (tests)
+    #: the address people open, used in notification links (https://monitor.school.cn)
+    public_url: str = ""
+    #: serve HTTPS directly (both or neither)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: signs session cookies; empty: a random key kept in data_dir/web-secret (0600)
+    secret_key: str = ""
+    session_hours: Annotated[float, Range(0.5, 720, "hours")] = 12.0
+    #: wrong passwords in a row (per user name and per client) before logins are refused …
+    login_max_failures: Annotated[int, Range(3, 1000)] = 20
+    #: … for this long
+    login_lock_minutes: Annotated[float, Range(0.1, 1440, "minutes")] = 15.0
+    #: teacher fault reports per room per hour (a QR code on a wall can be abused)
+    teacher_reports_per_hour: Annotated[int, Range(1, 10_000)] = 20
+    #: overview tiles refresh this often in the browser
+    poll_seconds: Annotated[float, Range(1, 300, "seconds")] = 3.0
+    #: default console language: zh-CN or en
+    language: Literal["zh-CN", "en"] = "zh-CN"
+
+    def validate(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("http.tls_cert and http.tls_key go together")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError("http.public_url must start with http:// or https://")
+        if self.secret_key and len(self.secret_key) < 32:
+            raise ConfigError("http.secret_key: use at least 32 random characters")
+
+    def ticket_url(self) -> str:
+        """The notification link template for a ticket page, when public_url is known."""
+        return f"{self.public_url.rstrip('/')}/tickets/{{id}}" if self.public_url else ""
+
+
+@dataclass
 class ServerConfig:
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -469,9 +511,12 @@ class ServerConfig:
     notify: NotifySettings = field(default_factory=NotifySettings)
     probes: ProbesSettings = field(default_factory=ProbesSettings)
     inspections: InspectionSettings = field(default_factory=InspectionSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:
+        if not self.notify.ticket_url:  # notifications link to the console's ticket page
+            self.notify.ticket_url = self.http.ticket_url()
         if self.probes.enabled:  # a wrong probe config stops the server at start, not later
             from campusmon.probes.inprocess import server_probe_config
 
@@ -537,10 +582,14 @@ def merge_threshold_rules(site: Mapping[str, Any]) -> tuple[dict[str, Any], dict
 
 
 def load_server_config(path: Path | None) -> ServerConfig:
-    """Read and validate a server config; `[rules.thresholds.X]` tables extend the shipped rules."""
+    """Read and validate a server process's config: `[rules.thresholds.X]` tables extend the shipped
+    rules; the web console is on unless the file switches it off."""
     origins: dict[str, str] = {}
 
-    def with_shipped_rules(data: dict[str, Any]) -> dict[str, Any]:
+    def prepare(data: dict[str, Any]) -> dict[str, Any]:
+        http = data.get("http", {})
+        if isinstance(http, Mapping):
+            data = {**data, "http": {"enabled": True, **http}}
         rules = data.get("rules")
         if not isinstance(rules, Mapping) or not isinstance(rules.get("thresholds"), Mapping):
             return data
@@ -548,6 +597,6 @@ def load_server_config(path: Path | None) -> ServerConfig:
         origins.update(found)
         return {**data, "rules": {**rules, "thresholds": tables}}
 
-    cfg = load(ServerConfig, path, merge=with_shipped_rules)
+    cfg = load(ServerConfig, path, merge=prepare)
     cfg.rules.origins = origins or dict.fromkeys(cfg.rules.thresholds, "shipped")
     return cfg

@@ -35,6 +35,7 @@ from .broker_auth import BrokerUsers, write_private
 from .config import (
     BrokerSettings,
     CampusTopologySettings,
+    HttpSettings,
     ScheduleSettings,
     ServerConfig,
     StorageSettings,
@@ -50,6 +51,9 @@ from .simulator import SimDevice, hardware_of
 
 CAMPUS = "main"
 INTERVAL = 2
+#: the console login `campusmon demo` prints (a throw-away database on 127.0.0.1 only)
+DEMO_USER = "demo"
+DEMO_PASSWORD = "campusmon-demo"
 
 
 def free_port() -> int:
@@ -306,6 +310,7 @@ def run_demo(n_devices: int = 20, duration: float = 60.0, data_dir: Path | None 
         # the real agent reports this machine's hardware, which no spreadsheet row knows: its room
         # is written in the config until a technician files its new asset (below)
         topology={CAMPUS: CampusTopologySettings(rooms={who.panel: room_of(who.panel)})},
+        http=HttpSettings(enabled=True, port=free_port(), language="zh-CN"),
     )
     cfg.rules.thresholds = rules
     server = Server(cfg)
@@ -380,6 +385,20 @@ def run_demo(n_devices: int = 20, duration: float = 60.0, data_dir: Path | None 
         server.start()
         assert server.ingestor is not None
         register = server.ingestor.register
+        if server.http is not None:
+            from .services import Actor, Conflict
+            from .services.users import UserService
+
+            try:
+                UserService(server.ingestor.db).add(
+                    DEMO_USER, DEMO_PASSWORD, "admin", actor=Actor("system:demo"), display_name="演示管理员"
+                )
+            except Conflict:
+                pass  # a kept --data-dir has it already
+            console.print(
+                f"[bold]web console[/]: {server.http.url}  user [bold]{DEMO_USER}[/] "
+                f"password [bold]{DEMO_PASSWORD}[/]"
+            )
         sheet = workdir / "assets.csv"
         write_spreadsheet(sheet, names[1:])
         report = Importer(register, actor=f"import:{sheet.name}").run(sheet)

@@ -85,6 +85,21 @@ class SqliteMetricStore:
             ).fetchall()
         return [SamplePoint(*r) for r in rows]
 
+    def latest(self, campus: str, device: str) -> list[tuple[str, str, float]]:
+        """(name, labels, value) of the device's most recent report."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MAX(ts) FROM reports WHERE campus=? AND device=?", (campus, device)
+            ).fetchone()
+            if row is None or row[0] is None:
+                return []
+            rows = self._conn.execute(
+                "SELECT name, labels, value FROM samples INDEXED BY ix_samples_ts "
+                "WHERE ts=? AND campus=? AND device=?",
+                (row[0], campus, device),
+            ).fetchall()
+        return [(str(n), str(labels), float(v)) for n, labels, v in rows]
+
     def report_count(self, campus: str | None = None, device: str | None = None) -> int:
         sql, args = "SELECT COUNT(*) FROM reports", []
         if campus is not None and device is not None:

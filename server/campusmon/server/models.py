@@ -79,6 +79,7 @@ class Ticket(Base):
             postgresql_where=text(_ACTIVE_SQL),
         ),
         Index("ix_tickets_status", "status"),
+        Index("ix_tickets_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -103,6 +104,8 @@ class Ticket(Base):
     flapping: Mapped[bool] = mapped_column(Boolean, default=False)
     #: who raised it: automatic (a rule), manual (a technician), teacher (a room report), inspection
     source: Mapped[str] = mapped_column(String(16), default="automatic", server_default="automatic")
+    #: the technician working on it (user name), empty when nobody is
+    assignee: Mapped[str] = mapped_column(String(64), default="", server_default="")
     #: the last automatic signal ("open"/"resolve") and when, for flapping tickets
     last_signal: Mapped[str | None] = mapped_column(String(16))
     last_signal_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

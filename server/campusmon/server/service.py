@@ -35,6 +35,9 @@ from .topology import Topology
 if TYPE_CHECKING:
     from campusmon.probes.inprocess import InProcessRunner
 
+    from .web.context import Health
+    from .web.runner import HttpServer
+
 _log = logging.getLogger(__name__)
 
 
@@ -76,6 +79,8 @@ class Server:
         self.probes: InProcessRunner | None = None
         #: looks for overdue inspections every [inspections] check_minutes
         self.inspections: OverdueWatcher | None = None
+        #: the web console and HTTP API ([http] enabled)
+        self.http: HttpServer | None = None
         self._worker: threading.Thread | None = None
         self._subscribed = threading.Event()
         self._stopped = threading.Event()
@@ -122,6 +127,12 @@ class Server:
         self._client.loop_start()
         if wait_connected and not self._subscribed.wait(wait_connected):
             _log.warning("not connected to the broker after %.0f s; still trying", wait_connected)
+        if cfg.http.enabled:
+            try:
+                self._start_http()
+            except (RuntimeError, OSError):  # the port is taken, a bad certificate: say so, stop
+                self.stop()
+                raise
         if cfg.probes.enabled:
             from campusmon.probes.inprocess import InProcessRunner
 
@@ -155,6 +166,36 @@ class Server:
         )
         return OverdueWatcher(service, cfg.inspections.check_minutes * 60, after=self._kick)
 
+    def _start_http(self) -> None:
+        from .web.app import create_app
+        from .web.context import WebContext
+        from .web.runner import HttpServer
+
+        assert self.db is not None
+        if not self.config.notify.ticket_url:
+            self.config.notify.ticket_url = self.config.http.ticket_url()
+        ctx = WebContext(
+            self.config,
+            self.db,
+            self.metrics,
+            on_event=self._router,
+            after_change=self._kick,
+            health=self.health,
+            clock=self.clock,
+        )
+        self.http = HttpServer(create_app(ctx), self.config.http)
+        self.http.start()
+
+    def health(self) -> Health:
+        """For /healthz and /metrics: broker session, ingest backlog and lag, ingest counters."""
+        from .web.context import Health
+
+        with self._queue.mutex:
+            waiting = [i for i in self._queue.queue if i is not None and i is not _SWEEP]
+        lag = max(0.0, self.clock() - waiting[0].received) if waiting else 0.0
+        counters = self.ingestor.snapshot() if self.ingestor is not None else {}
+        return Health(self.connected, len(waiting), lag, counters)
+
     def _make_client(self) -> mqtt.Client:
         b = self.config.broker
         # manual_ack: a message is acknowledged only after it is stored, so a kill -9 loses nothing
@@ -174,6 +215,8 @@ class Server:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.http is not None:  # no new requests while the rest shuts down
+            self.http.stop()
         if self.probes is not None:  # first, so the server still hears the runner's shutdown status
             self.probes.stop()
         if self._client is not None:

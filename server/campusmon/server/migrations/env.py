@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from campusmon.server import console_models as _console_models  # noqa: F401  (tables on Base)
 from campusmon.server.inspections import models as _inspection_models  # noqa: F401  (tables on Base)
 from campusmon.server.models import Base
 from campusmon.server.register import models as _register_models  # noqa: F401  (tables on Base)

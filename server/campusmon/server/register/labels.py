@@ -28,10 +28,14 @@ class Label:
     tag: str
     name: str
     room: str
+    #: what the QR code holds, when not the text (a room's report URL, which a phone then opens)
+    qr: str = ""
 
     @property
     def qr_text(self) -> str:
         """One line per field; a scanner that types it into a spreadsheet never enters a formula."""
+        if self.qr:
+            return self.qr
         return "\n".join(neutralise(p) for p in (self.tag, self.name, self.room) if p)
 
 

@@ -1,4 +1,4 @@
-"""inspections: rounds, checklist items, last/next dates per room and asset; ticket source
+"""inspections: rounds, checklist items, last/next dates per room and asset
 
 Revision ID: 0100_inspections
 Revises: 0030
@@ -11,16 +11,12 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0100_inspections"
-down_revision = "0035"
+down_revision = "0050"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("source", sa.String(length=16), nullable=False, server_default="automatic")
-        )
     op.create_table(
         "insp_inspections",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -100,5 +96,3 @@ def downgrade() -> None:
     op.drop_table("insp_marks")
     op.drop_table("insp_items")
     op.drop_table("insp_inspections")
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.drop_column("source")
