@@ -139,36 +139,11 @@ def test_valid_extremes_are_stored(ingestor: Ingestor, name: str, kind: str, doc
 
 # -- what the database still refuses: a dead letter, acknowledged, counted ----------------------------
 def add_poison_trigger(db: Database) -> None:
-    """Make the database refuse a device row whose agent is 'poison/1' (a stand-in for any value a
-    column refuses that the edge did not foresee)."""
-    with db.engine.begin() as conn:
-        if db.engine.dialect.name == "sqlite":
-            for when in ("INSERT", "UPDATE"):
-                conn.execute(
-                    text(
-                        f"CREATE TRIGGER IF NOT EXISTS poison_{when.lower()} BEFORE {when} ON devices "
-                        "WHEN NEW.agent = 'poison/1' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END"
-                    )
-                )
-        else:
-            conn.execute(
-                text(
-                    "CREATE OR REPLACE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
-                    "IF NEW.agent = 'poison/1' THEN RAISE EXCEPTION 'refused by trigger' "
-                    "USING ERRCODE = '22003'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
-                )
-            )
-            conn.execute(text("DROP TRIGGER IF EXISTS poison ON devices"))
-            conn.execute(
-                text(
-                    "CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON devices "
-                    "FOR EACH ROW EXECUTE FUNCTION poison()"
-                )
-            )
+    h.add_poison_trigger(db.engine)
 
 
 def poison_status(device: str, reason: str = "x") -> bytes:
-    return h._js(h.status_doc(device, NOW, state="shutdown", agent="poison/1", reason=reason))
+    return h.poison_status(device, NOW, reason)
 
 
 def dead_letters(db: Database) -> list[DeadLetter]:

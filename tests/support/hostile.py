@@ -250,6 +250,12 @@ def _zlib_garbage(rng: random.Random, dev: str, now: float) -> tuple[str, bytes,
     return "metrics", b"\x78" + rng.randbytes(rng.randint(1, 200)), "bad_encoding"
 
 
+def _zlib_bomb(rng: random.Random, dev: str, now: float) -> tuple[str, bytes, str]:
+    """A few hundred bytes that inflate past the payload cap (256 KiB by default)."""
+    doc = metrics_doc(dev, now, pad=" " * rng.randint(300_000, 2_000_000))
+    return "metrics", zlib.compress(_js(doc), 9), "oversized"
+
+
 def _inventory_empty(rng: random.Random, dev: str, now: float) -> tuple[str, bytes, str]:
     return "inventory", _js(inventory_doc(dev, now, identity={}, inventory={})), "bad_inventory"
 
@@ -340,6 +346,7 @@ BUILDERS: dict[str, Builder] = {
     "zlib_truncated": _truncated_zlib,
     "zlib_trailing_garbage": _zlib_trailing,
     "zlib_garbage": _zlib_garbage,
+    "zlib_bomb": _zlib_bomb,
     "inventory_empty": _inventory_empty,
     "inventory_nonsense_keys": _inventory_nonsense,
     "inventory_wrong_types": _inventory_wrong_types,
@@ -412,3 +419,43 @@ def good_inventory(device: str, now: float) -> bytes:
             inventory={"hostname": device.upper(), "os": {"name": "Windows 11"}},
         )
     )
+
+
+# -- a value the database refuses although the edge lets it through (stand-in for the unforeseen) -----
+POISON_AGENT = "poison/1"
+
+
+def add_poison_trigger(engine: Any) -> None:
+    """Make the database refuse a device row whose agent is POISON_AGENT: a message that is valid at
+    the edge and still cannot be stored (it must become a dead letter, not stop ingest)."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            for when in ("INSERT", "UPDATE"):
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER IF NOT EXISTS poison_{when.lower()} BEFORE {when} ON devices "
+                        f"WHEN NEW.agent = '{POISON_AGENT}' "
+                        "BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END"
+                    )
+                )
+            return
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.agent = '{POISON_AGENT}' THEN RAISE EXCEPTION 'refused by trigger' "
+                "USING ERRCODE = '22003'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(text("DROP TRIGGER IF EXISTS poison ON devices"))
+        conn.execute(
+            text(
+                "CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON devices "
+                "FOR EACH ROW EXECUTE FUNCTION poison()"
+            )
+        )
+
+
+def poison_status(device: str, now: float, reason: str = "x") -> bytes:
+    return _js(status_doc(device, now, state="shutdown", agent=POISON_AGENT, reason=reason))
