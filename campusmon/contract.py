@@ -5,6 +5,7 @@ Only the standard library and msgspec are used here so the agent stays light.
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -409,6 +410,30 @@ def decode(
     if isinstance(payload, Inventory) and (problem := inventory_problem(payload)) is not None:
         raise ContractError("bad_inventory", problem)
     return payload
+
+
+def _in_bounds(value: Scalar) -> Scalar | None:
+    if isinstance(value, str):
+        return value[:MAX_LABEL]
+    if isinstance(value, bool) or value is None:
+        return value
+    if math.isfinite(value) and abs(value) <= MAX_NUMBER:
+        return value
+    return None
+
+
+def bounded(groups: dict[str, Group]) -> dict[str, Group]:
+    """Metric groups as a producer (probe runner, simulator) must send them: labels cut to MAX_LABEL,
+    a number that is not finite or beyond ±MAX_NUMBER left out (the server would refuse the report)."""
+    out: dict[str, Group] = {}
+    for name, group in groups.items():
+        instances = [group] if isinstance(group, dict) else group
+        kept = [
+            {k: b for k, v in inst.items() if (b := _in_bounds(v)) is not None or v is None}
+            for inst in instances[:MAX_INSTANCES]
+        ]
+        out[name] = kept[0] if isinstance(group, dict) else kept
+    return out
 
 
 def flatten(group_name: str, group: Group) -> list[tuple[str, str, float]]:

@@ -254,3 +254,17 @@ def test_inventory_problem(
     )
     found = c.inventory_problem(inv)
     assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_bounded_cuts_what_the_server_would_refuse() -> None:
+    groups: dict[str, c.Group] = {
+        "ports": [{"port": "p" * 300, "port_in_bps": 1e300, "port_up": 1, "ok": True, "x": None}],
+        "probe": {"probe_up": 1, "nan": float("nan"), "inf": float("-inf"), "max": float(c.MAX_NUMBER)},
+    }
+    out = c.bounded(groups)
+    assert out == {
+        "ports": [{"port": "p" * c.MAX_LABEL, "port_up": 1, "ok": True, "x": None}],
+        "probe": {"probe_up": 1, "max": float(c.MAX_NUMBER)},
+    }
+    report = c.Metrics(campus="main", device="pc-1", ts=NOW, seq=1, interval=30, metrics=out)
+    c.decode(T, c.encode(report), window=WINDOW)
