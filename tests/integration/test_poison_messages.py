@@ -298,3 +298,32 @@ def test_devices_shows_a_year_9999_time_in_a_zone_east_of_utc(tmp_path: Path, mo
         time.tzset()
     assert out.exit_code == 0, out.output
     assert "9999-12-31 23:59:59 UTC" in out.output
+
+
+@pytest.mark.parametrize("fresh", BACKENDS, indirect=True)
+def test_dead_letters_are_bounded_and_their_own_failure_stops_nothing(
+    fresh: Ingestor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campusmon.server import ingest
+
+    ing = fresh
+    add_poison_trigger(ing.db)
+    monkeypatch.setattr(ingest, "DEAD_LETTER_MAX_ROWS", 2)
+    for i in range(4):
+        d = f"pc-{i}"
+        ing.handle(h.topic_of(d, "status"), poison_status(d), received=NOW)
+    assert len(dead_letters(ing.db)) == 2
+    assert ing.snapshot()["dead_lettered"] == 2 and ing.snapshot()["dead_letter_dropped"] == 2
+    # a redelivery of a parked message still counts up its row
+    assert ing.handle(h.topic_of("pc-0", "status"), poison_status("pc-0"), received=NOW) == "dead_lettered"
+
+    def refused(*_: object) -> str:
+        raise ValueError("the dead-letter row is refused too")
+
+    monkeypatch.setattr(ing, "_park", refused)
+    assert (
+        ing.handle(h.topic_of("pc-9", "status"), poison_status("pc-9"), received=NOW) == "dead_letter_failed"
+    )
+    assert ing.handle(h.topic_of("pc-ok", "status"), h.good_status("pc-ok", NOW), received=NOW) == (
+        "accepted_status"
+    )

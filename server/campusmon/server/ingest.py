@@ -89,7 +89,8 @@ class _Liveness:
 #: reports whose liveness is held in memory before a write is forced (it is also written every sweep)
 LIVENESS_BATCH = 500
 
-#: the database is unavailable or in trouble, not refusing this message: the caller retries it
+#: the database is unavailable or in trouble, not refusing this message: never parked. The worker
+#: retries OperationalError; anything else stops the server, and the broker redelivers the message
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
@@ -247,43 +248,50 @@ class Ingestor:
             )
         digest = hashlib.sha256(raw).hexdigest()
         now = _dt(received)
-        outcome = "dead_lettered"
+        outcome = "dead_letter_failed"
         for _attempt in range(2):  # a second server may insert the same message first
             try:
-                with self.db.session() as s:
-                    row = s.scalars(
-                        select(DeadLetter).where(DeadLetter.topic == topic, DeadLetter.digest == digest)
-                    ).first()
-                    if row is not None:
-                        row.count += 1
-                        row.last_at = now
-                        row.error = error
-                        break
-                    if (s.scalar(select(func.count()).select_from(DeadLetter)) or 0) >= DEAD_LETTER_MAX_ROWS:
-                        outcome = "dead_letter_dropped"
-                        _log.error(
-                            "dead_letters is full (%d rows): message on %r dropped",
-                            DEAD_LETTER_MAX_ROWS,
-                            topic,
-                        )
-                        break
-                    s.add(
-                        DeadLetter(
-                            first_at=now,
-                            last_at=now,
-                            topic=topic,
-                            digest=digest,
-                            payload=raw[:DEAD_LETTER_PAYLOAD_BYTES],
-                            payload_bytes=len(raw),
-                            error=error,
-                            count=1,
-                        )
-                    )
-                break
+                outcome = self._park(topic, raw, digest, error, now)
             except IntegrityError:
                 continue
+            except _UNAVAILABLE:
+                raise
+            except _POISON as failed:  # not even the dead-letter row: log what we can, never stop
+                outcome = "dead_letter_failed"
+                _log.critical("message on %r lost: not storable, nor as a dead letter: %s", topic, failed)
+            break
         self.count(outcome)
         return outcome
+
+    def _park(self, topic: str, raw: bytes, digest: str, error: str, now: datetime) -> str:
+        """One dead-letter row (or one more count on it); the outcome to count."""
+        with self.db.session() as s:
+            row = s.scalars(
+                select(DeadLetter).where(DeadLetter.topic == topic, DeadLetter.digest == digest)
+            ).first()
+            if row is not None:
+                row.count += 1
+                row.last_at = now
+                row.error = error
+                return "dead_lettered"
+            if (s.scalar(select(func.count()).select_from(DeadLetter)) or 0) >= DEAD_LETTER_MAX_ROWS:
+                _log.error(
+                    "dead_letters is full (%d rows): message on %r dropped", DEAD_LETTER_MAX_ROWS, topic
+                )
+                return "dead_letter_dropped"
+            s.add(
+                DeadLetter(
+                    first_at=now,
+                    last_at=now,
+                    topic=topic,
+                    digest=digest,
+                    payload=raw[:DEAD_LETTER_PAYLOAD_BYTES],
+                    payload_bytes=len(raw),
+                    error=error,
+                    count=1,
+                )
+            )
+        return "dead_lettered"
 
     def _reject(self, exc: ContractError, topic: str, now: float) -> str:
         outcome = f"rejected_{exc.reason}"
