@@ -49,7 +49,7 @@ MAX_FIELDS: Final = 256  # labels + metrics in one object of a group
 MAX_ITEMS: Final = 10_000  # elements of any other array (a switch's forwarding table)
 MAX_KEYS: Final = 1000  # keys of any other object
 MAX_IDENTITY: Final = 32  # identity facts of an inventory
-MAX_IDENTITY_VALUE: Final = 256
+MAX_IDENTITY_VALUE: Final = 1024  # `macs` lists every built-in NIC
 HASH_PATTERN: Final = r"^[a-z0-9]{1,16}:[0-9a-f]{16,80}$"
 IDENTITY_KEY_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
 

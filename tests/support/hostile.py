@@ -281,7 +281,7 @@ def _inventory_bad_hash(rng: random.Random, dev: str, now: float) -> tuple[str, 
 def _inventory_identity_absurd(rng: random.Random, dev: str, now: float) -> tuple[str, bytes, str]:
     choice = rng.randrange(3)
     if choice == 0:
-        return "inventory", _js(inventory_doc(dev, now, identity={"smbios_uuid": "u" * 300})), "too_long"
+        return "inventory", _js(inventory_doc(dev, now, identity={"smbios_uuid": "u" * 1100})), "too_long"
     if choice == 1:
         ident = {f"k{i}": "v" for i in range(33)}
         return "inventory", _js(inventory_doc(dev, now, identity=ident)), "too_long"
