@@ -103,7 +103,7 @@ def test_ingest_ts_window_has_ranges(tmp_path: Path, key: str, value: float) -> 
 
     path = tmp_path / "server.toml"
     path.write_text(f"[ingest]\n{key} = {value}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=f"ingest.{key}: .* is outside"):
+    with pytest.raises(ConfigError, match=f"ingest.{key}: .* is out of range"):
         load_server_config(path)
     path.write_text(f"[ingest]\n{key} = 2\n", encoding="utf-8")
     assert getattr(load_server_config(path).ingest, key) == 2
