@@ -139,13 +139,69 @@ def describe_rule(rule: Any) -> str:
     return ", ".join(parts)
 
 
+@app.command("dead-letters")
+def dead_letters(
+    config: Path | None = ConfigOpt,
+    as_json: bool = JsonOpt,
+    limit: int = typer.Option(100, "--limit", "-n", min=1, max=100_000, help="Newest first, at most N."),
+) -> None:
+    """Messages that were valid but could not be stored: parked, acknowledged, kept for a look."""
+    import base64
+
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from campusmon.server.models import DeadLetter
+
+    db = open_db(config)
+    with db.session() as s:
+        total = s.scalar(select(func.count()).select_from(DeadLetter)) or 0
+        rows = list(s.scalars(select(DeadLetter).order_by(DeadLetter.last_at.desc()).limit(limit)))
+    db.dispose()
+    if as_json:
+        out = [
+            {
+                "id": d.id,
+                "first_at": _iso(d.first_at),
+                "last_at": _iso(d.last_at),
+                "count": d.count,
+                "topic": d.topic,
+                "payload_bytes": d.payload_bytes,
+                "payload_base64": base64.b64encode(d.payload).decode("ascii"),
+                "error": d.error,
+            }
+            for d in rows
+        ]
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{total} dead letters" + (f" (newest {len(rows)})" if total > len(rows) else ""))
+    for col in ("id", "last", "count", "topic", "bytes", "error"):
+        table.add_column(col)
+    for d in rows:
+        table.add_row(
+            str(d.id), fmt_time(d.last_at), str(d.count), d.topic, str(d.payload_bytes), d.error[:200]
+        )
+    Console().print(table)
+
+
+def _iso(value: Any) -> str | None:
+    from campusmon.server.db import as_utc
+
+    return None if value is None else as_utc(value).isoformat()  # type: ignore[union-attr]
+
+
 def fmt_time(value: Any) -> str:
+    """Local time; a stored time the local zone cannot show (9999-12-31 east of UTC) shows in UTC."""
     from campusmon.server.db import as_utc
 
     value = as_utc(value)
     if value is None:
         return "-"
-    return str(value.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+    try:
+        return str(value.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+    except (OverflowError, ValueError):
+        return str(value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
 def devices(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:

@@ -18,13 +18,14 @@ def group_samples(samples: Iterable[Sample]) -> Group:
     flat: dict[str, Scalar] = {}
     by_labels: dict[tuple[tuple[str, str], ...], dict[str, Scalar]] = {}
     for s in samples:
-        if not wire.finite(s.value):
-            continue  # a sensor saying NaN: not JSON, and not a measurement
-        value: Scalar = int(s.value) if s.value.is_integer() and abs(s.value) < 2**53 else s.value
+        if not wire.in_range(s.value):
+            continue  # a sensor saying NaN or 1e308: not JSON, or not a measurement the server keeps
+        value: Scalar = int(s.value) if s.value.is_integer() else s.value
         if not s.labels:
             flat[s.name] = value
         else:
-            inst = by_labels.setdefault(s.labels, dict(s.labels))
+            labels = tuple((k, v[: wire.MAX_LABEL]) for k, v in s.labels)
+            inst = by_labels.setdefault(labels, dict(labels))
             inst[s.name] = value
     if not by_labels:
         return flat

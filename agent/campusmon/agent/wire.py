@@ -18,6 +18,12 @@ DEFAULT_ROOT: Final = "campusmon"
 ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}\Z"
 ID_RE: Final = re.compile(ID_PATTERN)
 
+#: the contract's bounds the agent must stay inside (tests/unit/agent/test_wire.py: equal to contract's)
+MAX_NUMBER: Final = 2**53
+MAX_LABEL: Final = 200
+MAX_REASON: Final = 200
+MAX_UNAVAILABLE: Final = 1000
+
 Kind = Literal["status", "metrics", "inventory", "events"]
 Scalar = float | int | str | bool | None
 Group = dict[str, Scalar] | list[dict[str, Scalar]]
@@ -40,6 +46,11 @@ def finite(value: float) -> bool:
     return not (isinstance(value, float) and (math.isnan(value) or math.isinf(value)))
 
 
+def in_range(value: float) -> bool:
+    """A number the server stores: finite and |value| <= 2^53."""
+    return finite(value) and abs(value) <= MAX_NUMBER
+
+
 def _base(campus: str, device: str, ts: float) -> dict[str, Any]:
     return {"v": PROTOCOL_VERSION, "campus": campus, "device": device, "ts": ts}
 
@@ -49,7 +60,7 @@ def status(
 ) -> dict[str, Any]:
     return _base(campus, device, ts) | {
         "state": state,
-        "reason": reason,
+        "reason": reason if reason is None else reason[:MAX_REASON],
         "interval": interval,
         "agent": agent,
     }
@@ -67,7 +78,7 @@ def metrics(
 ) -> dict[str, Any]:
     out = _base(campus, device, ts) | {"seq": seq, "interval": interval, "metrics": groups}
     if unavailable:
-        out["unavailable"] = unavailable
+        out["unavailable"] = {k: v[:MAX_UNAVAILABLE] for k, v in unavailable.items()}
     return out
 
 

@@ -27,7 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from campusmon import __version__
 from campusmon.agent.state import SeqCounter
-from campusmon.contract import Inventory, Metrics, Status, encode, topic
+from campusmon.contract import MAX_UNAVAILABLE, Inventory, Metrics, Status, bounded, encode, topic
 from campusmon.mqtt_security import secure
 
 from .config import ProbeConfig, TargetSettings
@@ -198,14 +198,15 @@ class ProbeRunner:
             if changed:
                 (_log.info if reachable else _log.warning)("%s is %s (%s)", t.id, state, result.message)
                 self._publish_status(t, state, reason)
-        unavailable = {} if result.ok or reachable else {result.kind: f"{result.code}: {result.message}"}
+        why = f"{result.code}: {result.message}"[:MAX_UNAVAILABLE]
+        unavailable = {} if result.ok or reachable else {result.kind: why}
         metrics = Metrics(
             campus=self.campus,
             device=t.id,
             ts=now,
             seq=st.seq.take(),
             interval=t.interval,
-            metrics=result.groups,
+            metrics=bounded(result.groups),  # a switch's odd port name or counter never costs the report
             unavailable=unavailable,
         )
         self._publish(

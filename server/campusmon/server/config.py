@@ -95,6 +95,11 @@ class IngestSettings:
     stale_intervals: Annotated[float, Range(1, 1000, "intervals")] = 3.0
     #: at most this many log lines per rejection reason per minute
     reject_log_per_minute: Annotated[int, Range(1, 10_000)] = 10
+    #: reports and events older than this are refused (bad_ts); keep it above the agents'
+    #: buffer.max_age_hours, or replays from a long outage are refused
+    ts_max_age_days: Annotated[float, Range(1, 400, "days")] = 30.0
+    #: no payload may claim a time further ahead of the server's clock (a device with a wrong clock)
+    ts_max_ahead_seconds: Annotated[float, Range(0, 7 * 86400, "seconds")] = 300.0
 
 
 Severity = Literal["info", "warning", "critical"]

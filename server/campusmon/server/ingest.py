@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
@@ -10,16 +12,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, case, or_, select, update
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    OperationalError,
+    StatementError,
+)
 from sqlalchemy.orm import Session
 
-from campusmon.contract import ContractError, Event, Inventory, Metrics, Status, decode, parse_topic
+from campusmon.contract import (
+    ContractError,
+    Event,
+    Inventory,
+    Metrics,
+    Payload,
+    Status,
+    TsWindow,
+    decode,
+    parse_topic,
+)
 
 from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
 from .metrics_store import SqliteMetricStore
-from .models import ACTIVE_STATES, Device, DeviceHistory, Ticket
+from .models import ACTIVE_STATES, DeadLetter, Device, DeviceHistory, Ticket
 from .register.service import InventoryOutcome, RegisterService
 from .register.topology import RegisterTopology
 from .rules import (
@@ -69,6 +88,36 @@ class _Liveness:
 
 #: reports whose liveness is held in memory before a write is forced (it is also written every sweep)
 LIVENESS_BATCH = 500
+
+#: the database is unavailable or in trouble, not refusing this message: never parked. The worker
+#: retries OperationalError; anything else stops the server, and the broker redelivers the message
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    InternalError,
+    sqlite3.OperationalError,
+)
+#: what storing one valid message can still raise that no retry fixes: the database refuses a value
+#: (DataError, IntegrityError, a binding it cannot make), or a bug meets this message. The message is
+#: parked in the dead-letter table and acknowledged instead of stopping ingest for good.
+_POISON: tuple[type[BaseException], ...] = (
+    StatementError,  # DataError, IntegrityError, ProgrammingError, a bind value it cannot convert
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    ArithmeticError,  # OverflowError: a number or time past what a type holds
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    RecursionError,
+)
+#: at most this much of a dead letter's payload is kept (the rest is counted in payload_bytes)
+DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024
+DEAD_LETTER_ERROR_CHARS = 2000
+#: past this many dead letters, new ones are only counted and logged (a flood must not fill the disk)
+DEAD_LETTER_MAX_ROWS = 10_000
 
 
 class Ingestor:
@@ -157,23 +206,92 @@ class Ingestor:
         return rule
 
     def handle(self, topic: str, raw: bytes, *, received: float | None = None) -> str:
-        """Process one message; returns the outcome name that was counted."""
+        """Process one message; returns the outcome name that was counted. Raises only when the
+        database is unavailable (the caller keeps the message and retries)."""
         received = received or self.clock()
+        ing = self.config.ingest
         try:
             t = parse_topic(topic, self.root)
-            payload = decode(t, raw, max_bytes=self.config.ingest.max_payload_bytes)
+            window = TsWindow(received, ing.ts_max_age_days * 86400.0, ing.ts_max_ahead_seconds)
+            payload = decode(t, raw, max_bytes=ing.max_payload_bytes, window=window)
         except ContractError as exc:
             return self._reject(exc, topic, received)
-        if isinstance(payload, Status):
-            outcome = self._status(payload, received)
-        elif isinstance(payload, Metrics):
-            outcome = self._metrics(payload, received)
-        elif isinstance(payload, Inventory):
-            outcome = self._inventory(payload, received)
-        elif isinstance(payload, Event):
-            outcome = self._event(payload, received)
+        try:
+            outcome = self._store(payload, received)
+        except _UNAVAILABLE:
+            raise
+        except _POISON as exc:
+            return self._dead_letter(topic, raw, received, exc)
         self.count(outcome)
         return outcome
+
+    def _store(self, payload: Payload, received: float) -> str:
+        if isinstance(payload, Status):
+            return self._status(payload, received)
+        if isinstance(payload, Metrics):
+            return self._metrics(payload, received)
+        if isinstance(payload, Inventory):
+            return self._inventory(payload, received)
+        return self._event(payload, received)
+
+    def _dead_letter(self, topic: str, raw: bytes, received: float, exc: BaseException) -> str:
+        """Park a message that could not be stored; the same message again counts up its row."""
+        error = f"{type(exc).__name__}: {exc}".replace("\x00", "")
+        error = error.encode("utf-8", "replace").decode("utf-8")[:DEAD_LETTER_ERROR_CHARS]
+        if self._reject_log.allow("dead_letter", received):
+            _log.error(
+                "message on %r could not be stored; parked in dead_letters (see `campusmon server "
+                "dead-letters`): %s",
+                topic[:200],
+                error[:500],
+                exc_info=not isinstance(exc, StatementError | sqlite3.Error),
+            )
+        digest = hashlib.sha256(raw).hexdigest()
+        now = _dt(received)
+        outcome = "dead_letter_failed"
+        for _attempt in range(2):  # a second server may insert the same message first
+            try:
+                outcome = self._park(topic, raw, digest, error, now)
+            except IntegrityError:
+                continue
+            except _UNAVAILABLE:
+                raise
+            except _POISON as failed:  # not even the dead-letter row: log what we can, never stop
+                outcome = "dead_letter_failed"
+                _log.critical("message on %r lost: not storable, nor as a dead letter: %s", topic, failed)
+            break
+        self.count(outcome)
+        return outcome
+
+    def _park(self, topic: str, raw: bytes, digest: str, error: str, now: datetime) -> str:
+        """One dead-letter row (or one more count on it); the outcome to count."""
+        with self.db.session() as s:
+            row = s.scalars(
+                select(DeadLetter).where(DeadLetter.topic == topic, DeadLetter.digest == digest)
+            ).first()
+            if row is not None:
+                row.count += 1
+                row.last_at = now
+                row.error = error
+                return "dead_lettered"
+            if (s.scalar(select(func.count()).select_from(DeadLetter)) or 0) >= DEAD_LETTER_MAX_ROWS:
+                _log.error(
+                    "dead_letters is full (%d rows): message on %r dropped", DEAD_LETTER_MAX_ROWS, topic
+                )
+                return "dead_letter_dropped"
+            s.add(
+                DeadLetter(
+                    first_at=now,
+                    last_at=now,
+                    topic=topic,
+                    digest=digest,
+                    payload=raw[:DEAD_LETTER_PAYLOAD_BYTES],
+                    payload_bytes=len(raw),
+                    error=error,
+                    count=1,
+                )
+            )
+        return "dead_lettered"
 
     def _reject(self, exc: ContractError, topic: str, now: float) -> str:
         outcome = f"rejected_{exc.reason}"
@@ -588,7 +706,8 @@ class Ingestor:
                     dev.last_seq = m.seq
                     dev.last_report_ts = _dt(m.ts)
                 s.flush()
-                self._device_ids[key] = dev.id
+                new_id = dev.id
+            self._device_ids[key] = new_id  # only once committed
             return
         prev = self._liveness.get(dev_id)
         if prev is not None and prev.seq > m.seq:  # a replay behind a newer report
@@ -631,8 +750,18 @@ class Ingestor:
             )
             .execution_options(synchronize_session=False)
         )
-        with self.db.engine.begin() as conn:
-            conn.execute(stmt, rows)
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(stmt, rows)
+        except (DataError, IntegrityError):
+            # one row the database refuses must not hold back the others, nor stop every sweep
+            for row in rows:
+                try:
+                    with self.db.engine.begin() as conn:
+                        conn.execute(stmt, [row])
+                except (DataError, IntegrityError) as exc:
+                    self.count("liveness_dropped")
+                    _log.error("last-seen of device row %s not written: %s", row["b_id"], exc.orig)
         self._liveness.clear()
 
     # -- reports, inventory, events ----------------------------------------------------------------
@@ -668,11 +797,7 @@ class Ingestor:
         `inventory_changed` rule tickets the hardware part of that same change list."""
         now = _dt(received)
         self._touch(inv.campus, inv.device, received, "inventory")
-        try:
-            outcome = self.register.record_inventory(inv, now)
-        except DataError as exc:  # a value the database refuses: the message is dropped, not the server
-            _log.warning("inventory of %s/%s not registered: %s", inv.campus, inv.device, exc.orig)
-            return "rejected_register_data"
+        outcome = self.register.record_inventory(inv, now)  # what the database refuses: a dead letter
         self._hardware_changed(outcome, now)
         return "accepted_inventory"
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -43,7 +45,8 @@ class Device(Base):
     state_reason: Mapped[str | None] = mapped_column(String(200))
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_report_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_seq: Mapped[int | None] = mapped_column(Integer)
+    #: up to 2^53 (the contract's bound): BIGINT, PostgreSQL's INTEGER ends at 2^31
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
     interval_s: Mapped[int | None] = mapped_column(Integer)
     agent: Mapped[str | None] = mapped_column(String(100))
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -166,3 +169,24 @@ class NotifyOutbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeadLetter(Base):
+    """A valid message that could still not be stored (the database refused it, a bug met it): parked
+    here and acknowledged, so one message never stops ingest. The same message again counts up."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("topic", "digest", name="uq_dead_letters_topic_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    topic: Mapped[str] = mapped_column(String(256))
+    #: sha256 of the whole payload: a redelivery of the same message finds its row
+    digest: Mapped[str] = mapped_column(String(64))
+    #: the payload as received, at most DEAD_LETTER_PAYLOAD_BYTES of it
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_bytes: Mapped[int] = mapped_column(Integer)
+    #: the error, at most DEAD_LETTER_ERROR_CHARS
+    error: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer, default=1)

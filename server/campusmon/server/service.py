@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import sqlite3
@@ -232,6 +233,8 @@ class Server:
                 self.ingestor.flush_liveness()
             except (OperationalError, sqlite3.OperationalError) as exc:
                 _log.warning("last-seen times not written at stop: %s", exc)
+        if self.ingestor is not None:
+            _log.info("ingest counters at stop: %s", json.dumps(self.ingestor.snapshot(), sort_keys=True))
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.metrics is not None:

@@ -46,7 +46,12 @@ def test_status_inventory_event_decode() -> None:
         (
             "inventory",
             wire.inventory(
-                "main", "pc-1", 1.0, content_hash="sha256:ab", identity={"source": "mac"}, data={"a": 1}
+                "main",
+                "pc-1",
+                1.0,
+                content_hash="sha256:" + "ab" * 32,
+                identity={"source": "mac"},
+                data={"hostname": "PC-1"},
             ),
         ),
         (
@@ -75,3 +80,14 @@ def test_nan_is_refused() -> None:
 def test_topic_refuses_bad_ids() -> None:
     with pytest.raises(ValueError):
         wire.topic("campusmon", "Main", "pc", "metrics")
+
+
+def test_agent_bounds_are_the_contracts() -> None:
+    """The agent cuts what the server would refuse; both must name the same bounds."""
+    assert wire.MAX_NUMBER == contract.MAX_NUMBER
+    assert wire.MAX_LABEL == contract.MAX_LABEL
+    assert wire.MAX_REASON == contract.MAX_REASON
+    assert wire.MAX_UNAVAILABLE == contract.MAX_UNAVAILABLE
+    st = wire.status("main", "pc-1", 1.0, "shutdown", reason="r" * 500, interval=30, agent="a/1")
+    assert len(st["reason"]) == contract.MAX_REASON
+    assert wire.in_range(2.0**53) and not wire.in_range(1e308) and not wire.in_range(float("nan"))

@@ -47,6 +47,8 @@ JUNK_VALUES = frozenset(
     }
 )
 _HEX12 = re.compile(r"^[0-9a-f]{12}$")
+#: an SMBIOS UUID as Windows and Linux print it (dashes optional, braces allowed): nothing else is one
+_UUID = re.compile(r"^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$")
 #: interface names of virtual, tunnel and USB-tethered NICs: their MACs say nothing about the machine
 _VIRTUAL_NIC = re.compile(
     r"^(lo|docker|veth|br-|virbr|vmnet|vboxnet|tun|tap|wg|zt|utun|vethernet|npcap|loopback)|"
@@ -73,8 +75,12 @@ def clean(value: Any) -> str | None:
 
 
 def clean_uuid(value: Any) -> str | None:
+    """The UUID in its usual form, or None for junk and for anything that is not a UUID at all."""
     text = clean(value)
-    return text.lower()[:64] if text else None
+    if not text or not _UUID.match(text.lower()):
+        return None
+    digits = text.lower().strip("{}").replace("-", "")
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def normalize_mac(value: Any) -> str | None:

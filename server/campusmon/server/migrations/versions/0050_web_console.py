@@ -1,7 +1,7 @@
 """web console: users, API tokens, audit log, room report tokens; ticket source
 
 Revision ID: 0040
-Revises: 0030
+Revises: 0040
 Create Date: 2026-12-01 09:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0050"
-down_revision = "0035"
+down_revision = "0040"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """inspections: rounds, checklist items, last/next dates per room and asset
 
 Revision ID: 0100_inspections
-Revises: 0030
+Revises: 0050
 Create Date: 2026-12-01 10:00:00
 """
 
