@@ -90,6 +90,7 @@ STEPS: tuple[Step, ...] = (
     Step("tickets reopen", ("tickets", "reopen", "1", "--config", S)),
     Step("tickets resolve", ("tickets", "resolve", "1", "--config", S)),
     Step("tickets close", ("tickets", "close", "1", "--config", S), expect="closed"),
+    Step("server dead-letters", ("server", "dead-letters", "--json", "--config", S), expect="[]"),
     Step("inspections due", ("inspections", "due", "--json", "--config", S), expect="classroom_multimedia"),
     Step("inspections overdue", ("inspections", "overdue", "--config", S), expect="0 overdue"),
     Step(
