@@ -159,6 +159,8 @@ class Agent:
         self._sent_upto = 0
         self._status_mid: int | None = None
         self._status_acked = threading.Event()
+        #: when the current (or last) MQTT connection was made; 0.0 before the first
+        self._connected_at = 0.0
         m = config.mqtt
         self._backoff = Backoff(m.reconnect_min_seconds, m.reconnect_max_seconds)
         self._next_connect = 0.0
@@ -171,17 +173,27 @@ class Agent:
 
     # --- payloads -----------------------------------------------------------------------------------
 
-    def _status(self, state: str, reason: str | None = None) -> bytes:
+    def _status(self, state: str, reason: str | None = None, ts: float | None = None) -> bytes:
         return wire.encode(
             wire.status(
                 self.campus,
                 self.device,
-                time.time(),
+                time.time() if ts is None else ts,
                 state,
                 reason=reason,
                 interval=self.interval,
                 agent=AGENT_NAME,
+                connected=self._connected_at or None,
             )
+        )
+
+    def _arm_will(self) -> None:
+        """A new connection gets its own will: `ts` and `connected` are this connect's time, the same
+        `connected` its `online` carries, so the server orders a will before the next connection's
+        `online` by the device's own clock (never going back within this process)."""
+        self._connected_at = max(time.time(), self._connected_at + 0.001)
+        self._client.will_set(
+            self._status_topic, self._status("lost", ts=self._connected_at), qos=1, retain=True
         )
 
     def report(self, seq: int) -> dict[str, Any]:
@@ -283,8 +295,7 @@ class Agent:
             protocol=mqtt.MQTTv5,
         )
         secure(client, m)
-        # the will: a crash, power cut or pulled cable shows as `lost`
-        client.will_set(self._status_topic, self._status("lost"), qos=1, retain=True)
+        # the will (a crash, power cut or pulled cable shows as `lost`) is armed before each connect
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 2)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -335,6 +346,7 @@ class Agent:
         m = self.config.mqtt
         try:
             if self._client.socket() is None:
+                self._arm_will()
                 if self._connect_called:
                     self._client.reconnect()
                 else:

@@ -60,12 +60,16 @@ class _Payload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class Status(_Payload, kw_only=True):
-    """Retained device status; `lost` is the MQTT will, so its `ts` is when the agent connected."""
+    """Retained device status; `lost` is the MQTT will, so its `ts` is when the agent connected.
+
+    `connected` (optional) is when the publisher's MQTT connection was made: the will and the `online`
+    of one connection carry the same value, so the server can order them by the device's own clock."""
 
     state: State
     reason: str | None = None
     interval: Annotated[int, msgspec.Meta(gt=0, le=86400)] | None = None
     agent: str | None = None
+    connected: Timestamp | None = None
 
 
 class Metrics(_Payload, kw_only=True):

@@ -258,6 +258,11 @@ class RulesSettings:
     group_hold_seconds: float = 5.0
     #: how often expected-hours, stale-report and grouping checks run
     sweep_seconds: float = 2.0
+    #: after our link to the broker comes back, devices get this long to reconnect: the `lost` wills
+    #: a broker stop fires are held (no ticket for a device back in time), silence is no fault
+    link_grace_seconds: float = 60.0
+    #: the broker unreachable this long: one `broker_down` ticket (instead of a ticket per device)
+    broker_down_after_seconds: float = 60.0
 
     def validate(self) -> None:
         for name in self.builtin:
@@ -276,6 +281,10 @@ class RulesSettings:
             raise ConfigError("rules.group_min_devices must be >= 2")
         if min(self.sweep_seconds, self.group_window_seconds, self.stale_intervals) <= 0:
             raise ConfigError("rules: sweep_seconds, group_window_seconds and stale_intervals must be > 0")
+        if not 0 <= self.link_grace_seconds <= 3600:
+            raise ConfigError("rules.link_grace_seconds: must be 0..3600")
+        if not 1 <= self.broker_down_after_seconds <= 86400:
+            raise ConfigError("rules.broker_down_after_seconds: must be 1..86400")
 
 
 @dataclass

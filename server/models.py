@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -45,6 +46,21 @@ class Device(Base):
     interval_s: Mapped[int | None] = mapped_column(Integer)
     agent: Mapped[str | None] = mapped_column(String(100))
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: what orders the stored status by the device's clock: its `ts` and `connected` (status_order.py)
+    status_ts: Mapped[float | None] = mapped_column(Float)
+    status_connected: Mapped[float | None] = mapped_column(Float)
+
+
+class SeenEvent(Base):
+    """An event already acted on, so a redelivery or a replay is not acted on again."""
+
+    __tablename__ = "seen_events"
+
+    campus: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: sha256 of the event's content (its ts, kind, severity, message and data)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DeviceHistory(Base):

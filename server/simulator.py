@@ -136,38 +136,55 @@ class SimDevice:
     #: the inventory it publishes (retained, like the agent): `hardware_of` unless given
     hardware: dict[str, Any] = field(default_factory=dict)
     camera_plugged: bool = True
+    keepalive: int = 10
+    reconnect_max_seconds: int = 5
+    _connected_at: float = field(default=0.0, repr=False)
+    _up: threading.Event = field(default_factory=threading.Event, repr=False)
     _client: Any = field(default=None, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def _topic(self, kind: str) -> str:
         return topic(self.campus, self.device, kind, self.root)  # type: ignore[arg-type]
 
-    def _status(self, state: str, reason: str | None = None) -> bytes:
+    def _status(self, state: str, reason: str | None = None, ts: float | None = None) -> bytes:
         return encode(
             Status(
                 campus=self.campus,
                 device=self.device,
-                ts=time.time(),
+                ts=time.time() if ts is None else ts,
                 state=state,  # type: ignore[arg-type]
                 reason=reason,
                 interval=self.interval,
                 agent="campusmon-sim/1",
+                connected=self._connected_at or None,
             )
         )
+
+    def _arm_will(self, client: Any, userdata: Any = None) -> None:
+        """Like the agent: every (re)connect has its own will, stamped with the connect time."""
+        self._connected_at = max(time.time(), self._connected_at + 0.001)
+        will = self._status("lost", ts=self._connected_at)
+        client.will_set(self._topic("status"), will, qos=1, retain=True)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:  # `online` on every connect, also paho's own reconnects
+            client.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
+            self._up.set()
 
     def connect(self) -> None:
         self._rng.seed(self.seed or hash(self.device))
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"sim-{self.campus}-{self.device}", protocol=mqtt.MQTTv5
         )
-        c.will_set(self._topic("status"), self._status("lost"), qos=1, retain=True)
-        connected = threading.Event()
-        c.on_connect = lambda *a: connected.set()
-        c.connect(self.host, self.port, keepalive=10)
+        self._arm_will(c)
+        c.on_pre_connect = self._arm_will
+        self._up.clear()
+        c.on_connect = self._on_connect
+        c.reconnect_delay_set(min_delay=1, max_delay=self.reconnect_max_seconds)
+        c.connect(self.host, self.port, keepalive=self.keepalive)
         c.loop_start()
-        if not connected.wait(10):
+        if not self._up.wait(10):
             raise TimeoutError(f"{self.device}: no CONNACK within 10 s")
-        c.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
         self._client = c
         self.state = "online"
         self.publish_inventory()
