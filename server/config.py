@@ -258,6 +258,9 @@ class RulesSettings:
     group_hold_seconds: float = 5.0
     #: how often expected-hours, stale-report and grouping checks run
     sweep_seconds: float = 2.0
+    #: a `lost` waits this long before it is acted on: a broker that stops fires every will just
+    #: before it drops our own connection, and such losses are held (below), not ticketed
+    loss_confirm_seconds: float = 0.5
     #: after our link to the broker comes back, devices get this long to reconnect: the `lost` wills
     #: a broker stop fires are held (no ticket for a device back in time), silence is no fault
     link_grace_seconds: float = 60.0
@@ -281,6 +284,8 @@ class RulesSettings:
             raise ConfigError("rules.group_min_devices must be >= 2")
         if min(self.sweep_seconds, self.group_window_seconds, self.stale_intervals) <= 0:
             raise ConfigError("rules: sweep_seconds, group_window_seconds and stale_intervals must be > 0")
+        if not 0 <= self.loss_confirm_seconds <= 10:
+            raise ConfigError("rules.loss_confirm_seconds: must be 0..10")
         if not 0 <= self.link_grace_seconds <= 3600:
             raise ConfigError("rules.link_grace_seconds: must be 0..3600")
         if not 1 <= self.broker_down_after_seconds <= 86400:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, case, delete, or_, select, update
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from campusmon.contract import (
@@ -83,6 +84,9 @@ LIVENESS_BATCH = 500
 #: statuses received this long after the server's link to the broker came back are part of that
 #: event (queued wills, retained statuses), not news
 LINK_SETTLE_SECONDS = 15.0
+#: a `lost` received this long before our own link to the broker dropped came with that event: a
+#: broker stopping fires every will just before it closes our connection
+LINK_PRE_SECONDS = 2.0
 #: an event's mark is kept this long: a redelivery or replay within it is not acted on again
 SEEN_EVENTS_DAYS = 30
 
@@ -140,6 +144,10 @@ class Ingestor:
         #: `lost` statuses that came with a broker/link event, held until the devices had time to
         #: come back: (campus, device) -> when received
         self._held: dict[tuple[str, str], float] = {}
+        #: `lost` statuses waiting `rules.loss_confirm_seconds` (monotonic) before they are acted on:
+        #: (campus, device) -> (when received, when due)
+        self._confirming: dict[tuple[str, str], tuple[float, float]] = {}
+        self._last_link_down: float | None = None
         self._next_prune = 0.0
         with db.session() as s:
             for t in s.scalars(
@@ -270,12 +278,16 @@ class Ingestor:
         key = (st.campus, st.device)
         if st.state == "lost":
             if paged:
+                confirm = self.config.rules.loss_confirm_seconds
                 if self._around_link_event(received):
                     self._held[key] = received  # the sweep decides once devices had time to return
                     self.count("lost_held")
+                elif confirm > 0:
+                    self._confirming[key] = (received, time.monotonic() + confirm)
                 else:
                     self._lost(st.campus, st.device, received)
         else:
+            self._confirming.pop(key, None)
             if self._held.pop(key, None) is not None:
                 self.count("lost_held_back")
             why = (
@@ -301,8 +313,31 @@ class Ingestor:
         grace = self.config.rules.link_grace_seconds
         return self.link_up_since is not None and now_ts - self.link_up_since < grace
 
+    def next_due(self) -> float | None:
+        """When (time.monotonic) the next `lost` waiting for confirmation is due, if any."""
+        return min((due for _, due in self._confirming.values()), default=None)
+
+    def release_due(self, mono_now: float | None = None) -> None:
+        """Act on the `lost` statuses whose confirmation wait is over: a device loss, or part of a
+        broker/link event if our own link dropped meanwhile (or just before)."""
+        mono_now = time.monotonic() if mono_now is None else mono_now
+        due = [(k, r) for k, (r, d) in self._confirming.items() if d <= mono_now]
+        for key, received in due:
+            last = self._last_link_down
+            if self.link_down_since is not None or (last is not None and last >= received - LINK_PRE_SECONDS):
+                self._held[key] = received
+                self.count("lost_held")
+            else:
+                try:
+                    self._lost(*key, received)
+                except (OperationalError, sqlite3.OperationalError):
+                    self._confirming[key] = (received, mono_now + 1.0)  # storage away: try again
+                    raise
+            del self._confirming[key]
+
     def link_down(self, at: float) -> None:
         """Our connection to the broker dropped (called in message order, from the worker)."""
+        self._last_link_down = at
         if self.link_down_since is None:
             self.link_down_since = at
             self.count("link_down")
@@ -600,6 +635,7 @@ class Ingestor:
         now = _dt(now_ts)
         self.flush_liveness()  # the stale-report check below reads last_seen
         self.tickets.settle_flapping(now)
+        self.release_due()
         self._link_sweep(now_ts)
         self._prune_seen_events(now_ts)
         if self._in_link_grace(now_ts):
@@ -622,7 +658,7 @@ class Ingestor:
                     self._recovered(d.campus, d.device, f"{d.device} is online", now, own_groups=False)
                 self._check_stale(d, now_ts)
                 continue
-            if key in covered or since is None or key in self._held:
+            if key in covered or since is None or key in self._held or key in self._confirming:
                 continue
             exp = self.expectation(d.campus, d.device, now_ts)
             if not (exp.expected and exp.past_grace):

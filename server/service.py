@@ -355,6 +355,9 @@ class Server:
                 if now >= next_sweep:
                     self._sweep()
                     next_sweep = time.monotonic() + every
+                due = self.ingestor.next_due()
+                if due is not None and due <= now:
+                    self._release()
                 if prio is None:
                     got, item = self._lanes.take(priority=True)
                     draining = draining or (got and item is None)
@@ -381,6 +384,9 @@ class Server:
                 if draining and prio is None and bulk is None and self._lanes.sizes() == (0, 0):
                     return
                 dues = [next_sweep] + [p.due for p in (prio, bulk, *self._parked) if p is not None]
+                due = self.ingestor.next_due()
+                if due is not None:
+                    dues.append(due)
                 self._lanes.wait(
                     max(0.0, min(dues) - time.monotonic()), priority=prio is None, bulk=bulk is None
                 )
@@ -399,6 +405,17 @@ class Server:
             # the next sweep tries again; messages keep flowing meanwhile
             self.ingestor.count("sweep_failed")
             _log.error("sweep skipped, storage unavailable: %s", exc)
+            return
+        self._kick()
+
+    def _release(self) -> None:
+        """Losses whose confirmation wait is over become tickets (or part of a broker event)."""
+        assert self.ingestor is not None
+        try:
+            self.ingestor.release_due()
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            self.ingestor.count("release_failed")
+            _log.error("held losses not released, storage unavailable: %s", exc)
             return
         self._kick()
 

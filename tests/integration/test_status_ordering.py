@@ -38,10 +38,9 @@ def cfg(tmp_path: Path) -> ServerConfig:
         storage=StorageSettings(data_dir=tmp_path), schedule=ScheduleSettings(default="always")
     )
     cfg.rules.link_grace_seconds = 30
+    cfg.rules.loss_confirm_seconds = 0
     cfg.rules.broker_down_after_seconds = 60
-    cfg.topology = {
-        "main": CampusTopologySettings(rooms={f"pc-{i}": f"room-{i % 4}" for i in range(12)})
-    }
+    cfg.topology = {"main": CampusTopologySettings(rooms={f"pc-{i}": f"room-{i % 4}" for i in range(12)})}
     return cfg
 
 
@@ -139,6 +138,29 @@ def test_losses_around_a_broker_restart_are_held_and_cleared_when_devices_return
     assert active(ingestor) == []
 
 
+def test_wills_just_before_our_link_drops_are_part_of_the_broker_event(cfg, ing) -> None:
+    ingestor, clock = ing
+    cfg.rules.loss_confirm_seconds = 0.5
+    for d in ("pc-0", "pc-1", "pc-2"):
+        status(ingestor, d, "online", T0 - 99, T0 - 100, T0 - 99)
+    # a broker stopping sends every will, then drops us
+    status(ingestor, "pc-0", "lost", T0 - 100, T0 - 100, T0)
+    status(ingestor, "pc-1", "lost", T0 - 100, T0 - 100, T0)
+    due = ingestor.next_due()
+    assert due is not None
+    ingestor.link_down(T0 + 0.05)
+    ingestor.release_due(due + 1)
+    assert ingestor.snapshot()["lost_held"] == 2 and active(ingestor) == []
+    # a loss on its own, with the link fine: a ticket once the wait is over
+    ingestor.link_up(T0 + 3)
+    clock.now = T0 + 100
+    status(ingestor, "pc-2", "lost", T0 - 100, T0 - 100, T0 + 100)
+    ingestor.release_due(ingestor.next_due())
+    clock.now = T0 + 110  # past the group hold (pc-2 has a room) and the grace of the others
+    ingestor.sweep()
+    assert active(ingestor) == [("pc-0", "device_down"), ("pc-1", "device_down"), ("pc-2", "device_down")]
+
+
 def test_a_few_losses_left_after_the_grace_get_their_own_ticket(ing) -> None:
     ingestor, clock = ing
     for d in ("pc-0", "pc-1"):
@@ -166,9 +188,7 @@ def test_broker_away_too_long_is_one_ticket_resolved_when_it_returns(ing) -> Non
     got = TicketService(ingestor.db).list()
     assert [(t.problem, t.status) for t in got] == [("broker_down", "open")]
     ingestor.link_up(T0 + 401)
-    assert [(t.problem, t.status) for t in TicketService(ingestor.db).list()] == [
-        ("broker_down", "resolved")
-    ]
+    assert [(t.problem, t.status) for t in TicketService(ingestor.db).list()] == [("broker_down", "resolved")]
     clock.now = T0 + 420  # still within the grace after the broker came back: no stale reports
     ingestor.sweep()
     assert len(TicketService(ingestor.db).list()) == 1
