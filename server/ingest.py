@@ -148,6 +148,14 @@ class Ingestor:
         #: (campus, device) -> (when received, when due)
         self._confirming: dict[tuple[str, str], tuple[float, float]] = {}
         self._last_link_down: float | None = None
+        with db.session() as s:
+            for d in s.scalars(select(Device).where(Device.loss_pending.is_(True), Device.state == "lost")):
+                # a loss this server stored but had not decided on when it stopped: decide it now
+                since = as_utc(d.state_since)
+                self._confirming[(d.campus, d.device)] = (
+                    since.timestamp() if since is not None else self.started,
+                    time.monotonic(),
+                )
         self._next_prune = 0.0
         with db.session() as s:
             for t in s.scalars(
@@ -251,6 +259,10 @@ class Ingestor:
             dev.status_ts, dev.status_connected = st.ts, st.connected
             if old == st.state:
                 return "duplicate_status"  # e.g. an `online` of the next connection: no news
+            # a loss not decided yet (waiting, held, or cut short by a crash) that this status ends
+            pending = dev.loss_pending
+            lost_at = as_utc(dev.state_since) if old == "lost" else None
+            dev.loss_pending = False
             # the will's ts is when the agent connected: stamp `lost` with the time we received it
             since = now if st.state == "lost" else _dt(min(st.ts, received))
             dev.state = st.state
@@ -265,6 +277,7 @@ class Ingestor:
             if st.state == "lost":
                 exp = self.expectation(st.campus, st.device, received)
                 paged = exp.expected and exp.past_grace
+                dev.loss_pending = paged  # cleared once decided: a crash before that decides again
                 if not exp.expected:
                     kind = "lost_outside_hours"  # recorded, not paged
             s.add(
@@ -286,10 +299,17 @@ class Ingestor:
                     self._confirming[key] = (received, time.monotonic() + confirm)
                 else:
                     self._lost(st.campus, st.device, received)
+                    self._loss_decided([key])
         else:
-            self._confirming.pop(key, None)
-            if self._held.pop(key, None) is not None:
+            waiting = self._confirming.pop(key, None)
+            held = self._held.pop(key, None)
+            if held is not None:
                 self.count("lost_held_back")
+            elif pending and lost_at is not None:
+                loss = waiting[0] if waiting is not None else lost_at.timestamp()
+                if not self._link_dropped_around(loss):
+                    # back before the wait was over (or the server died meanwhile): still a loss
+                    self._lost(st.campus, st.device, loss)
             why = (
                 "came back online"
                 if st.state == "online"
@@ -323,17 +343,32 @@ class Ingestor:
         mono_now = time.monotonic() if mono_now is None else mono_now
         due = [(k, r) for k, (r, d) in self._confirming.items() if d <= mono_now]
         for key, received in due:
-            last = self._last_link_down
-            if self.link_down_since is not None or (last is not None and last >= received - LINK_PRE_SECONDS):
+            if self._link_dropped_around(received):
                 self._held[key] = received
                 self.count("lost_held")
             else:
                 try:
                     self._lost(*key, received)
+                    self._loss_decided([key])
                 except (OperationalError, sqlite3.OperationalError):
                     self._confirming[key] = (received, mono_now + 1.0)  # storage away: try again
                     raise
             del self._confirming[key]
+
+    def _link_dropped_around(self, received: float) -> bool:
+        """Is our link down, or did it drop just after this `lost` was received?"""
+        last = self._last_link_down
+        return self.link_down_since is not None or (last is not None and last >= received - LINK_PRE_SECONDS)
+
+    def _loss_decided(self, keys: list[tuple[str, str]]) -> None:
+        """These losses are acted on: a crash from now on does not decide them again."""
+        with self.db.session() as s:
+            for campus, device in keys:
+                s.execute(
+                    update(Device)
+                    .where(Device.campus == campus, Device.device == device, Device.state == "lost")
+                    .values(loss_pending=False)
+                )
 
     def link_down(self, at: float) -> None:
         """Our connection to the broker dropped (called in message order, from the worker)."""
@@ -398,7 +433,6 @@ class Ingestor:
             }
         by_campus: dict[str, list[str]] = defaultdict(list)
         for key in due:
-            del self._held[key]
             if key in lost:
                 by_campus[key[0]].append(key[1])
         for campus, devices in sorted(by_campus.items()):
@@ -419,9 +453,12 @@ class Ingestor:
                     at=_dt(now_ts),
                 )
                 self._note_opened(opened.created, opened.ticket_id, f"campus {campus}: {summary}")
-                continue
-            for device in devices:
-                self._lost(campus, device, now_ts)
+            else:
+                for device in devices:
+                    self._lost(campus, device, now_ts)
+        self._loss_decided(due)
+        for key in due:
+            del self._held[key]
 
     # -- device down, root cause ------------------------------------------------------------------
     def _groupable(self, campus: str, device: str) -> bool:

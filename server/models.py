@@ -49,6 +49,8 @@ class Device(Base):
     #: what orders the stored status by the device's clock: its `ts` and `connected` (status_order.py)
     status_ts: Mapped[float | None] = mapped_column(Float)
     status_connected: Mapped[float | None] = mapped_column(Float)
+    #: lost in expected hours and not acted on yet (waiting for confirmation, or held)
+    loss_pending: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SeenEvent(Base):

@@ -20,6 +20,9 @@ def upgrade() -> None:
     with op.batch_alter_table("devices", schema=None) as batch_op:
         batch_op.add_column(sa.Column("status_ts", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("status_connected", sa.Float(), nullable=True))
+        batch_op.add_column(
+            sa.Column("loss_pending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "seen_events",
         sa.Column("campus", sa.String(length=64), nullable=False),
@@ -37,5 +40,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_seen_events_seen_at"))
     op.drop_table("seen_events")
     with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.drop_column("loss_pending")
         batch_op.drop_column("status_connected")
         batch_op.drop_column("status_ts")
