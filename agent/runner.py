@@ -170,6 +170,10 @@ class Agent:
         self._inventory_topic = wire.topic(root, self.campus, self.device, "inventory")
         self._events_topic = wire.topic(root, self.campus, self.device, "events")
         self._client = self._make_client()
+        from .inventory import windows
+
+        # slow PowerShell/WMI queries (inventory, peripherals) must not look like a hung device
+        windows.set_idle(self._keep_alive)
 
     # --- payloads -----------------------------------------------------------------------------------
 
@@ -359,6 +363,12 @@ class Agent:
             self._next_connect = time.monotonic() + delay
             _log.warning("cannot connect to %s:%s (%s); retrying in %.1f s", m.host, m.port, exc, delay)
 
+    def _keep_alive(self) -> None:
+        """Serve the MQTT connection (pings, acknowledgements) while a collection is slow; the queue
+        itself is not touched here (a collection may be inside one of its transactions)."""
+        if self._connected and self._client.socket() is not None:
+            self._client.loop(timeout=0)
+
     def _pump(self) -> None:
         room = INFLIGHT_WINDOW - len(self._inflight)
         if room <= 0:
@@ -443,6 +453,9 @@ class Agent:
             if self._acked:
                 self._guard("forget acknowledged messages", self.buffer.ack, self._acked)
         finally:
+            from .inventory import windows
+
+            windows.set_idle(None)
             self.buffer.close()
             self.stopped.set()
 
