@@ -37,7 +37,9 @@ class MqttSettings:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    keepalive: int = 30
+    #: the broker declares a silent device `lost` ~1.5x this (plus up to 5 s) after its last packet;
+    #: 5 s: a hung or unplugged device is noticed within 15 s, for a ping every 5 s when idle
+    keepalive: int = 5
     #: reconnect waits grow from min to max (doubling, with random jitter)
     reconnect_min_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0

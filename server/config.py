@@ -32,7 +32,9 @@ class BrokerSettings:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    keepalive: int = 30
+    #: our own link to the broker: a hung broker is noticed (broker_down) ~1.5x this after it stops
+    #: answering; the in-process probe runner uses it too
+    keepalive: int = 10
     client_id: str = "campusmon-server"
     #: how long the broker keeps our session (and queues reports) while the server is down
     session_expiry_seconds: int = 7 * 86400
