@@ -3,7 +3,7 @@
 #   bash dev.sh demo   install what is missing, then run the demo (campusmon demo)
 #   bash dev.sh test   install what is missing, then run lint, type checks and the whole test suite
 # Everything it installs: Debian packages that are missing (mosquitto, snmpd, postgresql,
-# openssl, python3-venv, fonts-wqy-microhei) and a virtualenv in .venv.
+# openssl, python3-venv, fonts-wqy-microhei, chromium, chromium-driver) and a virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,8 +24,13 @@ system_deps() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v openssl >/dev/null || missing+=(openssl)
-  # Chinese text on printed asset labels
+  # pdftoppm/pdftotext: the monthly report's PDF is checked page by page in the tests
+  command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+  # Chinese text on printed asset labels and in the monthly report
   [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  # the web console's acceptance tests drive Debian's headless Chromium (no browser download)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
   "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"

@@ -72,7 +72,10 @@ class Receiver:
 
 
 def host_devices(port: int, keepalive: int, names: list[str]) -> None:
-    """Child process: one MQTT client per device, each `online` with a `lost` will; then idle."""
+    """Child process: one MQTT client per device, each `online` with a `lost` will; then idle.
+
+    They log in as the campus's probe runner (BENCH_MQTT_USERNAME/PASSWORD): a user that may write every
+    device topic of campus `bench` on the managed broker, which admits no anonymous client."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -81,6 +84,7 @@ def host_devices(port: int, keepalive: int, names: list[str]) -> None:
     clients = []
     for name in names:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{name}", protocol=mqtt.MQTTv5)
+        c.username_pw_set(os.environ["BENCH_MQTT_USERNAME"], os.environ["BENCH_MQTT_PASSWORD"])
         at = time.time()  # like the agent: the will and the online carry this connection's time
         lost = Status(campus="bench", device=name, ts=at, state="lost", interval=30, connected=at)
         c.will_set(topic("bench", name, "status"), encode(lost), qos=1, retain=True)
@@ -104,6 +108,7 @@ def publish_backlog(port: int, total: int) -> None:
     from campusmon.contract import Metrics, encode, topic
 
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-backlog", protocol=mqtt.MQTTv5)
+    c.username_pw_set(os.environ["BENCH_MQTT_USERNAME"], os.environ["BENCH_MQTT_PASSWORD"])
     c.max_inflight_messages_set(200)
     c.max_queued_messages_set(0)
     c.connect("127.0.0.1", port, keepalive=30)
@@ -171,6 +176,9 @@ def run_mode(
     cfg.log_level = "warning"
     server = Server(cfg)
     server.start()
+    assert server.broker is not None
+    login = server.broker.users.probe_login("bench")
+    env = dict(os.environ, BENCH_MQTT_USERNAME=login.username, BENCH_MQTT_PASSWORD=login.password)
     procs: list[tuple[subprocess.Popen[bytes], list[str]]] = []
     try:
         for p in range(faults // per_proc):
@@ -179,6 +187,7 @@ def run_mode(
                 [sys.executable, "-m", "bench.fault_latency", "--child", str(port), str(keepalive), *names],
                 stdout=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
             procs.append((child, names))
         for child, _ in procs:
@@ -192,6 +201,7 @@ def run_mode(
                 [sys.executable, "-m", "bench.fault_latency", "--publish", str(port), str(backlog)],
                 stdout=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
             assert pub.stdout is not None
             t_pub = time.monotonic()

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from campusmon.agent.identity import derive
+from campusmon.agent.idle import set_idle
 from campusmon.agent.inventory import InventoryUnavailable, content_hash, linux, windows
 from campusmon.agent.inventory.edid import parse_edid
+from tests.support.fixture_trees import linux_panel_root
 from tests.unit.agent.fakes import FIXTURES
 
-PANEL = FIXTURES / "linux-panel"
+PANEL = linux_panel_root()
 
 
 class AddrPs:
@@ -183,9 +185,9 @@ def test_content_hash_is_order_independent() -> None:
 def test_run_powershell_keeps_the_connection_served_while_it_waits() -> None:
     py = (sys.executable, "-c")
     ticks: list[float] = []
-    windows.set_idle(lambda: ticks.append(time.monotonic()))
+    set_idle(lambda: ticks.append(time.monotonic()))
     try:
         assert windows.run_powershell("import time; time.sleep(1.6); print('{}')", command=py) == {}
     finally:
-        windows.set_idle(None)
+        set_idle(None)
     assert len(ticks) >= 2, "a slow query must not starve the MQTT keepalive"
