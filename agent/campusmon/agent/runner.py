@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -43,10 +42,6 @@ INFLIGHT_WINDOW = 20
 DAY_SECONDS = 86400.0
 
 
-#: the environment variables through which paho (with PySocks installed) takes an MQTT proxy
-_PROXY_VARIABLES = ("mqtt_proxy", "MQTT_PROXY")
-
-
 class MqttClient(mqtt.Client):
     """paho's client; a broker name in ASCII is resolved without loading the idna codec.
 
@@ -56,26 +51,11 @@ class MqttClient(mqtt.Client):
     (a proxy, a non-ASCII name, a paho without these internals) takes paho's own path.
     """
 
-    def _may_use_proxy(self) -> bool:
-        """Whether paho could route this connection through a proxy (then it decides, as before).
-
-        paho looks for a proxy only when PySocks is installed, and then asks `urllib.request` for
-        `mqtt_proxy`, which imports http.client, the email package and ssl (~6 MiB resident, at every
-        connect). On Linux that lookup reads nothing but the environment, so it is done here without
-        urllib; Windows (registry) and macOS (system settings) keep paho's lookup.
-        """
-        socks = getattr(mqtt, "socks", None)
-        if socks is None:
-            return False
-        if self._proxy or sys.platform in ("win32", "darwin"):
-            return True
-        return any(os.environ.get(v) for v in _PROXY_VARIABLES) or socks.get_default_proxy() is not None
-
     def _create_socket_connection(self) -> socket.socket:
         try:
             host, port, timeout = self._host, self._port, self._connect_timeout
             source = (self._bind_address, self._bind_port)
-            plain = isinstance(host, str) and host.isascii() and not self._may_use_proxy()
+            plain = isinstance(host, str) and host.isascii() and self._get_proxy() is None
         except AttributeError:
             plain = False
         if not plain:
