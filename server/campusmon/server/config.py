@@ -112,7 +112,8 @@ SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
 @dataclass
 class RuleScope:
-    """Where a rule applies; every non-empty list must match (empty: everywhere)."""
+    """Where a rule applies; every non-empty list must match (empty: everywhere). The engine matches
+    it (server/engine/scope.py)."""
 
     campuses: list[str] = field(default_factory=list)
     buildings: list[str] = field(default_factory=list)
@@ -122,29 +123,6 @@ class RuleScope:
     device_types: list[str] = field(default_factory=list)
     #: device ids, or "campus/device"
     devices: list[str] = field(default_factory=list)
-
-    def matches(
-        self,
-        campus: str,
-        device: str,
-        room: str | None = None,
-        building: str | None = None,
-        device_type: str | None = None,
-    ) -> bool:
-        def one(choices: list[str], value: str | None, qualified: bool = False) -> bool:
-            if not choices:
-                return True
-            if value is None:
-                return False
-            return value in choices or (qualified and f"{campus}/{value}" in choices)
-
-        return (
-            one(self.campuses, campus)
-            and one(self.buildings, building, qualified=True)
-            and one(self.rooms, room, qualified=True)
-            and one(self.device_types, device_type)
-            and one(self.devices, device, qualified=True)
-        )
 
 
 @dataclass

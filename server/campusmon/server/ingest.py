@@ -1,4 +1,9 @@
-"""The edge and the pipeline: validate every message, store it, run the rules, act on tickets."""
+"""The edge: validate every message, count it, drop duplicates, store it; then ask the fault engine
+(server/engine) and hand its actions to the effects (server/effects.py).
+
+A metrics report goes `handle` -> `_store` -> `_metrics` (store, liveness) -> `engine.decide(Report)`
+-> `Effects.apply`, and nothing calls back. Device losses and their grouping by room and switch
+(device_down, should_be_on, upstream_down, room_down, link_down) are still decided here."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,24 +41,18 @@ from campusmon.contract import (
     parse_topic,
 )
 
+from . import engine
 from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
+from .effects import Effects, EngineMemory, device_row
+from .engine import DeviceFacts, OnlineDevice, Snapshot
 from .metrics_store import SqliteMetricStore
 from .models import ACTIVE_STATES, DeadLetter, Device, DeviceHistory, SeenEvent, Ticket
 from .register.service import InventoryOutcome, RegisterService
 from .register.topology import RegisterTopology
-from .rules import (
-    PERIPHERAL_BACK,
-    PERIPHERAL_GONE,
-    Action,
-    DeviceFacts,
-    ThresholdEvaluator,
-    Verdict,
-    peripheral_subject,
-)
 from .schedule import Expectation, compile_schedule
 from .status_order import StatusMark, supersedes
-from .tickets import DOWN_PROBLEMS, SYSTEM_ACTOR, EventHook, TicketService
+from .tickets import DOWN_PROBLEMS, EventHook, TicketService
 from .topology import LayeredTopology, Placement, Topology
 
 _log = logging.getLogger(__name__)
@@ -130,6 +129,22 @@ DEAD_LETTER_ERROR_CHARS = 2000
 DEAD_LETTER_MAX_ROWS = 10_000
 
 
+class _Places:
+    """The engine's view of where devices are, answered from the (cached) topology."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+
+    def get(self, key: tuple[str, str], default: DeviceFacts, /) -> DeviceFacts:
+        campus, device = key
+        t = self.topology
+        room = t.room_of(campus, device)
+        up = t.upstream_of(campus, device)
+        if isinstance(t, Placement):
+            return DeviceFacts(room, t.building_of(campus, device), t.type_of(campus, device), up)
+        return DeviceFacts(room, upstream=up)
+
+
 class Ingestor:
     """Handles one MQTT message at a time (from one worker thread); never raises on bad input.
 
@@ -166,15 +181,19 @@ class Ingestor:
             flapping_window_seconds=r.flapping_window_seconds,
             on_event=on_event,
         )
-        self.thresholds = ThresholdEvaluator(config.rules.thresholds)
         self.counters: Counter[str] = Counter()
+        #: what the engine remembers between events, and who carries its actions out
+        self.memory = EngineMemory()
+        self.effects = Effects(db, self.tickets, self.memory, self.count)
+        self.places = _Places(self.topology)
+        #: per device: (problem, subject) with an active ticket when this process first heard of it
+        self._open_at_start: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
         #: device row ids, and the liveness of reports not yet written (see flush_liveness)
         self._device_ids: dict[tuple[str, str], int] = {}
         self._liveness: dict[int, _Liveness] = {}
         self._lock = threading.Lock()
         self._reject_log = RateLimitedLog(config.ingest.reject_log_per_minute)
         self.root = config.broker.root
-        self._stale: set[tuple[str, str]] = set()
         #: silence is counted from our own start at the earliest (we were not listening before)
         self.started = clock()
         #: our own link to the broker: down since, back since (None: never lost in this process)
@@ -200,7 +219,7 @@ class Ingestor:
             for t in s.scalars(
                 select(Ticket).where(Ticket.problem == "report_stale", Ticket.status.in_(ACTIVE_STATES))
             ):
-                self._stale.add((t.campus, t.device))
+                self.memory.stale.add((t.campus, t.device))
 
     def count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -210,14 +229,29 @@ class Ingestor:
         with self._lock:
             return dict(self.counters)
 
-    # -- where a device is, what the schedule and rules say about it ---------------------------------
+    # -- what the engine is shown ------------------------------------------------------------------
+    def snapshot_for(
+        self,
+        *,
+        open_problems: frozenset[tuple[str, str]] = frozenset(),
+        online: Sequence[OnlineDevice] = (),
+    ) -> Snapshot:
+        """The settings, places and memory every decision sees, plus the parts one event needs."""
+        return Snapshot(
+            self.config.rules,
+            self.schedule,
+            self.places,
+            self.memory.thresholds,
+            open_problems,
+            self.memory.stale,
+            online,
+            self.started,
+            self.link_up_since,
+            self._broker_name,
+        )
+
     def facts(self, campus: str, device: str) -> DeviceFacts:
-        room = self.topology.room_of(campus, device)
-        if isinstance(self.topology, Placement):
-            return DeviceFacts(
-                room, self.topology.building_of(campus, device), self.topology.type_of(campus, device)
-            )
-        return DeviceFacts(room)
+        return self.places.get((campus, device), engine.DeviceFacts())
 
     def expectation(self, campus: str, device: str, ts: float) -> Expectation:
         f = self.facts(campus, device)
@@ -225,14 +259,7 @@ class Ingestor:
 
     def rule(self, name: str, campus: str, device: str) -> BuiltinRuleSettings | None:
         """The built-in rule if it is on and applies to this device."""
-        if name in ("device_down", "should_be_on", "report_stale") and not self.config.rules.device_down:
-            return None
-        rule = self.config.rules.builtin.get(name)
-        if rule is None or not rule.enabled:
-            return None
-        if not self.facts(campus, device).in_scope(rule.scope, campus, device):
-            return None
-        return rule
+        return self.snapshot_for().rule(name, campus, device)
 
     def handle(self, topic: str, raw: bytes, *, received: float | None = None, retained: bool = False) -> str:
         """Process one message; returns the outcome name that was counted. Raises only when the
@@ -332,17 +359,9 @@ class Ingestor:
         return outcome
 
     # -- devices -----------------------------------------------------------------------------
-    def _device(self, s: Session, campus: str, device: str, now: datetime) -> Device:
-        dev = s.scalars(select(Device).where(Device.campus == campus, Device.device == device)).first()
-        if dev is None:
-            dev = Device(campus=campus, device=device, state="unknown", first_seen=now)
-            s.add(dev)
-            try:
-                with s.begin_nested():
-                    s.flush()
-            except IntegrityError:
-                dev = s.scalars(select(Device).where(Device.campus == campus, Device.device == device)).one()
-        return dev
+    @staticmethod
+    def _device(s: Session, campus: str, device: str, now: datetime) -> Device:
+        return device_row(s, campus, device, now)
 
     def _touch(self, campus: str, device: str, received: float, outcome: str) -> str:
         with self.db.session() as s:
@@ -497,17 +516,7 @@ class Ingestor:
         self.link_down_since = None
         self.link_up_since = at
         self.count("link_up")
-        tid = self.tickets.resolve_auto(
-            campus="",
-            device="",
-            problem="broker_down",
-            subject=self._broker_name,
-            note=f"resolved automatically: the broker is reachable again after {down_for:.0f} s",
-            at=_dt(at),
-        )
-        if tid is not None:
-            self.count("tickets_resolved")
-            _log.info("ticket #%s resolved automatically: broker back", tid)
+        self._decide(engine.BrokerBack(at, down_for), self.snapshot_for(), at)
 
     @property
     def _broker_name(self) -> str:
@@ -518,19 +527,7 @@ class Ingestor:
         """One ticket for a broker away too long; held losses that did not come back go on as losses."""
         rules = self.config.rules
         if self.link_down_since is not None:
-            down_for = now_ts - self.link_down_since
-            if down_for >= rules.broker_down_after_seconds:
-                summary = f"the broker {self._broker_name} is unreachable (for {down_for:.0f} s so far)"
-                opened = self.tickets.open(
-                    campus="",
-                    device="",
-                    problem="broker_down",
-                    subject=self._broker_name,
-                    summary=summary,
-                    severity="critical",
-                    at=_dt(now_ts),
-                )
-                self._note_opened(opened.created, opened.ticket_id, summary)
+            self._decide(engine.BrokerAway(now_ts, self.link_down_since), self.snapshot_for(), now_ts)
             return
         if not self._held or self._in_link_grace(now_ts):
             return
@@ -589,7 +586,7 @@ class Ingestor:
                 t.state, t.state_since = "unknown", now
                 t.state_reason = f"not observed: probe runner {runner} {why}"
                 s.add(DeviceHistory(device_id=t.id, at=now, kind="status_unobserved", detail=t.state_reason))
-                self._stale.discard((campus, t.device))
+                self.memory.stale.discard((campus, t.device))
         if targets:
             _log.info("%d targets of probe runner %s/%s are not observed now", len(targets), campus, runner)
 
@@ -789,20 +786,20 @@ class Ingestor:
             if tid is not None:
                 self.count("tickets_resolved")
                 _log.info("ticket #%s resolved automatically: %s", tid, why)
-        self._stale.discard((campus, device))
+        self.memory.stale.discard((campus, device))
         for tid in self.tickets.device_recovered(campus, device, why, at=now, own_groups=own_groups):
             self.count("tickets_resolved")
             _log.info("group ticket #%s resolved automatically", tid)
 
     def _note_opened(self, created: bool, ticket_id: int, what: str) -> None:
-        if created:
-            self.count("tickets_opened")
-            _log.warning("ticket #%s opened: %s", ticket_id, what)
+        self.effects.opened(created, ticket_id, what)
 
     def _record(self, campus: str, device: str, problem: str, summary: str, now: datetime) -> None:
-        with self.db.session() as s:
-            dev = self._device(s, campus, device, now)
-            s.add(DeviceHistory(device_id=dev.id, at=now, kind=f"rule_{problem}"[:32], detail=summary))
+        self.effects.record(campus, device, problem, summary, now)
+
+    def _decide(self, event: engine.EngineEvent, snapshot: Snapshot, at: float) -> None:
+        """Edge -> engine -> effects: the one way from an event to what happens."""
+        self.effects.apply(engine.decide(event, snapshot), at)
 
     # -- time-driven rules ------------------------------------------------------------------------
     def sweep(self, now_ts: float | None = None) -> None:
@@ -825,6 +822,7 @@ class Ingestor:
             handled = TicketService.handled_losses(s)
         down: list[tuple[str, str]] = []
         off: list[tuple[str, str]] = []
+        online: list[OnlineDevice] = []
         for d in devices:
             key = (d.campus, d.device)
             since = as_utc(d.state_since)
@@ -833,7 +831,7 @@ class Ingestor:
                     # online, yet a ticket says it is down: we died between storing `online` and
                     # resolving (the redelivered status is a duplicate now); finish the job
                     self._recovered(d.campus, d.device, f"{d.device} is online", now, own_groups=False)
-                self._check_stale(d, now_ts)
+                online.append(OnlineDevice(d.campus, d.device, as_utc(d.last_seen), d.interval_s))
                 continue
             if key in covered or since is None or key in self._held or key in self._confirming:
                 continue
@@ -851,6 +849,7 @@ class Ingestor:
             elif exp.day_start is not None and since.timestamp() < exp.day_start:
                 if self.rule("should_be_on", *key) is not None:
                     off.append(key)  # off since before the school day began and not back
+        self._decide(engine.Tick(now_ts), self.snapshot_for(online=online), now_ts)
         for problem, keys in (("device_down", down), ("should_be_on", off)):
             if not keys:
                 continue
@@ -868,36 +867,6 @@ class Ingestor:
                 if rule is not None:
                     self._open_down(campus, device, problem, now_ts, rule)
         self.count("sweeps")
-
-    def _check_stale(self, d: Device, now_ts: float) -> None:
-        key = (d.campus, d.device)
-        seen = as_utc(d.last_seen)
-        if key in self._stale or seen is None or not d.interval_s:
-            return
-        silent = now_ts - max(seen.timestamp(), self.started, self.link_up_since or 0.0)
-        if silent < d.interval_s * self.config.rules.stale_intervals:
-            return
-        rule = self.rule("report_stale", d.campus, d.device)
-        if rule is None:
-            return
-        exp = self.expectation(d.campus, d.device, now_ts)
-        if not exp.expected:
-            return
-        self._stale.add(key)
-        summary = f"{d.device} is online but silent for {silent:.0f} s (half-open connection?)"
-        if not rule.ticket:
-            self._record(d.campus, d.device, "report_stale", summary, _dt(now_ts))
-            return
-        opened = self.tickets.open(
-            campus=d.campus,
-            device=d.device,
-            problem="report_stale",
-            summary=summary,
-            severity=rule.severity,
-            room=self.topology.room_of(d.campus, d.device) or "",
-            at=_dt(now_ts),
-        )
-        self._note_opened(opened.created, opened.ticket_id, summary)
 
     # -- liveness, written behind ----------------------------------------------------------------
     def _note_liveness(self, m: Metrics, now: datetime) -> None:
@@ -975,29 +944,28 @@ class Ingestor:
     def _metrics(self, m: Metrics, received: float) -> str:
         if not self.metrics.record(m, received):
             return "duplicate_report"
-        now = _dt(received)
-        self._note_liveness(m, now)
-        if (m.campus, m.device) in self._stale:
-            self._stale.discard((m.campus, m.device))
-            self.tickets.resolve_auto(
-                campus=m.campus,
-                device=m.device,
-                problem="report_stale",
-                note="resolved automatically: reports arrive again",
-                at=now,
-            )
-        if received - m.ts > m.interval * self.config.ingest.stale_intervals:
-            return "accepted_stale_report"  # a replay from the agent's buffer: stored, never alerted
-
-        def raised_before(problem: str, subject: str) -> bool:
-            with self.db.session() as s:
-                return TicketService.active(s, m.campus, m.device, problem, subject) is not None
-
-        actions = self.thresholds.evaluate(
-            m.campus, m.device, m.ts, m.metrics, raised_before, self.facts(m.campus, m.device)
+        self._note_liveness(m, _dt(received))
+        # a replay from the agent's buffer is stored and ends a silence, but raises nothing
+        replay = received - m.ts > m.interval * self.config.ingest.stale_intervals
+        report = engine.Report(m.campus, m.device, m.ts, received, m.interval, m.metrics, replay)
+        self._decide(
+            report, self.snapshot_for(open_problems=self._open_problems(m.campus, m.device)), received
         )
-        self._act(m.campus, m.device, actions, now)
-        return "accepted_metrics"
+        return "accepted_stale_report" if replay else "accepted_metrics"
+
+    def _open_problems(self, campus: str, device: str) -> frozenset[tuple[str, str]]:
+        """What had an active ticket on this device when this process first heard of it: a threshold
+        raised before a restart stays raised (one query per device and process)."""
+        known = self._open_at_start.get((campus, device))
+        if known is None:
+            with self.db.session() as s:
+                rows = s.execute(
+                    select(Ticket.problem, Ticket.subject).where(
+                        Ticket.campus == campus, Ticket.device == device, Ticket.status.in_(ACTIVE_STATES)
+                    )
+                ).all()
+            known = self._open_at_start[(campus, device)] = frozenset((p, sub) for p, sub in rows)
+        return known
 
     def _inventory(self, inv: Inventory, received: float) -> str:
         """The register keeps the inventory and says what changed (its asset history); the
@@ -1005,33 +973,16 @@ class Ingestor:
         now = _dt(received)
         self._touch(inv.campus, inv.device, received, "inventory")
         outcome = self.register.record_inventory(inv, now)  # what the database refuses: a dead letter
-        self._hardware_changed(outcome, now)
+        self._hardware_changed(outcome, received)
         return "accepted_inventory"
 
-    def _hardware_changed(self, outcome: InventoryOutcome, now: datetime) -> None:
-        campus, device = outcome.campus, outcome.device
-        hardware = [c for c in outcome.changes if c.hardware]
-        rule = self.rule("inventory_changed", campus, device) if hardware else None
-        if rule is None:
-            return
-        what = "; ".join(c.summary for c in hardware)
-        summary = f"{device} (asset #{outcome.asset_id}): hardware changed: {what}"
-        if not rule.ticket:
-            self._record(campus, device, "inventory_changed", summary, now)
-            return
-        opened = self.tickets.open(
-            campus=campus,
-            device=device,
-            problem="inventory_changed",
-            summary=summary[:500],
-            severity=rule.severity,
-            room=self.topology.room_of(campus, device) or "",
-            at=now,
-        )
-        if not opened.created and opened.event is None:
-            # the ticket is still open (nobody checked the machine yet): it gains this change too
-            self.tickets.note(opened.ticket_id, f"also changed: {what}", actor=SYSTEM_ACTOR)
-        self._note_opened(opened.created, opened.ticket_id, summary)
+    def _hardware_changed(self, outcome: InventoryOutcome, received: float) -> None:
+        hardware = tuple(c.summary for c in outcome.changes if c.hardware)
+        if hardware:
+            changed = engine.HardwareChanged(
+                outcome.campus, outcome.device, outcome.asset_id, hardware, received
+            )
+            self._decide(changed, self.snapshot_for(), received)
 
     @staticmethod
     def _event_digest(ev: Event) -> str:
@@ -1072,48 +1023,5 @@ class Ingestor:
             s.execute(delete(SeenEvent).where(SeenEvent.seen_at < cutoff))
 
     def _act_on_event(self, ev: Event, received: float) -> None:
-        if ev.kind in PERIPHERAL_GONE + PERIPHERAL_BACK:
-            rule = self.rule("peripheral_missing", ev.campus, ev.device)
-            if rule is not None:
-                subject = peripheral_subject(ev.message, ev.data)
-                verdict: Verdict = "open" if ev.kind in PERIPHERAL_GONE else "resolve"
-                what = "is missing" if verdict == "open" else "is back"
-                action = Action(
-                    verdict,
-                    "peripheral_missing",
-                    subject,
-                    rule.severity,
-                    f"{ev.device}: {subject} {what}",
-                    rule.ticket,
-                )
-                self._act(ev.campus, ev.device, [action], _dt(received))
-
-    def _act(self, campus: str, device: str, actions: list[Action], now: datetime) -> None:
-        for a in actions:
-            if not a.ticket:
-                self._record(campus, device, a.problem, a.summary, now)
-                continue
-            if a.verdict == "open":
-                opened = self.tickets.open(
-                    campus=campus,
-                    device=device,
-                    problem=a.problem,
-                    subject=a.subject,
-                    severity=a.severity,
-                    summary=a.summary,
-                    room=self.topology.room_of(campus, device) or "",
-                    at=now,
-                )
-                self._note_opened(opened.created, opened.ticket_id, a.summary)
-            else:
-                tid = self.tickets.resolve_auto(
-                    campus=campus,
-                    device=device,
-                    problem=a.problem,
-                    subject=a.subject,
-                    note=f"resolved automatically: {a.summary}",
-                    at=now,
-                )
-                if tid is not None:
-                    self.count("tickets_resolved")
-                    _log.info("ticket #%s resolved automatically: %s", tid, a.summary)
+        happening = engine.Happening(ev.campus, ev.device, ev.kind, ev.message, ev.data, received)
+        self._decide(happening, self.snapshot_for(), received)

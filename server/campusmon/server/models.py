@@ -25,7 +25,19 @@ TICKET_SOURCES = ("automatic", "manual", "teacher", "inspection")
 #: a ticket in one of these states is "open" for the one-ticket-per-problem guarantee
 ACTIVE_STATES = ("open", "acknowledged", "in_progress")
 TICKET_STATES = (*ACTIVE_STATES, "resolved", "closed")
+#: the ticket state machine: where each state may go; "closed" is final, "resolved" may reopen
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "open": ("acknowledged", "in_progress", "resolved"),
+    "acknowledged": ("in_progress", "resolved"),
+    "in_progress": ("resolved", "acknowledged"),
+    "resolved": ("closed", "open"),
+    "closed": (),
+}
 _ACTIVE_SQL = "status IN ('open', 'acknowledged', 'in_progress')"
+
+
+class TicketError(ValueError):
+    """A ticket operation that is not allowed (unknown ticket, closed ticket, bad transition)."""
 
 
 class Base(DeclarativeBase):
@@ -136,6 +148,46 @@ class Ticket(Base):
     affected: Mapped[list[TicketDevice]] = relationship(
         back_populates="ticket", order_by="TicketDevice.id", cascade="all, delete-orphan"
     )
+
+    def set_state(
+        self, to: str, *, actor: str, at: datetime, note: str = "", action: str | None = None
+    ) -> TicketHistory:
+        """Move to `to` if the state machine allows it, and record who, when and why (no I/O: the
+        caller's session stores it). A closed ticket refuses every move; `action` names the history
+        entry when it is not the state itself (auto_resolve, reopen)."""
+        frm = self.status
+        if frm == "closed":
+            raise TicketError(f"ticket #{self.id} is closed; cannot go to {to} (closed is final)")
+        if to not in TRANSITIONS.get(frm, ()):
+            raise TicketError(f"ticket #{self.id} is {frm}; cannot go to {to}")
+        name = action or ("reopen" if to == "open" else to)
+        entry = self.record(name, note, actor=actor, at=at, frm=frm, to=to)
+        self.status = to
+        if to == "resolved":
+            self.resolved_at = at
+        elif to == "closed":
+            self.closed_at = at
+        elif to == "open":
+            self.resolved_at = None
+        return entry
+
+    def record(
+        self,
+        action: str,
+        note: str,
+        *,
+        actor: str,
+        at: datetime,
+        frm: str | None = None,
+        to: str | None = None,
+    ) -> TicketHistory:
+        """One history entry (a note, a device joining or coming back) on a ticket that is not closed."""
+        if self.status == "closed":
+            raise TicketError(f"ticket #{self.id} is closed")
+        entry = TicketHistory(at=at, actor=actor, action=action, from_status=frm, to_status=to, note=note)
+        self.history.append(entry)
+        self.updated_at = at
+        return entry
 
 
 class TicketHistory(Base):

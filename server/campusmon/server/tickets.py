@@ -19,7 +19,10 @@ from sqlalchemy.orm import Session, selectinload
 from campusmon.contract import ID_RE
 
 from .db import Database, as_utc, utcnow
-from .models import ACTIVE_STATES, Device, Ticket, TicketDevice, TicketHistory
+from .models import ACTIVE_STATES, TRANSITIONS, Device, Ticket, TicketDevice, TicketError, TicketHistory
+
+#: the state machine and its error live on the model; kept importable from here
+__all__ = ["TRANSITIONS", "EventHook", "Opened", "TicketError", "TicketService", "recount"]
 
 _log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "campusmon"
@@ -28,21 +31,8 @@ GROUP_PROBLEMS = ("upstream_down", "room_down", "link_down")
 #: problems that mean "this device is not up"
 DOWN_PROBLEMS = ("device_down", "should_be_on")
 
-#: allowed manual transitions; "closed" is final
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "open": ("acknowledged", "in_progress", "resolved"),
-    "acknowledged": ("in_progress", "resolved"),
-    "in_progress": ("resolved", "acknowledged"),
-    "resolved": ("closed", "open"),
-    "closed": (),
-}
-
 #: called inside the ticket's transaction: (session, ticket, event) — the notification outbox
 EventHook = Callable[[Session, Ticket, str], None]
-
-
-class TicketError(ValueError):
-    """A ticket operation that is not allowed (unknown ticket, closed ticket, bad transition)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +50,6 @@ def recount(summary: str, n: int) -> str:
     if not (sep and head.isdigit()):
         return summary
     return f"{prefix}{n} devices {rest}"[:500]
-
-
-def _history(
-    ticket: Ticket, actor: str, action: str, frm: str | None, to: str | None, note: str, at: datetime
-) -> None:
-    ticket.history.append(
-        TicketHistory(at=at, actor=actor, action=action, from_status=frm, to_status=to, note=note)
-    )
 
 
 class TicketService:
@@ -286,23 +268,18 @@ class TicketService:
         if existing is not None:
             added = self._add_affected(s, existing, campus, affected, at)
             if added:
-                _history(existing, actor, "affected", None, None, "also affected: " + ", ".join(added), at)
-                existing.updated_at = at
+                existing.record("affected", "also affected: " + ", ".join(added), actor=actor, at=at)
                 if problem in GROUP_PROBLEMS:
                     existing.summary = recount(existing.summary, len(existing.affected))
             elif actor != SYSTEM_ACTOR and note:
-                _history(existing, actor, "note", None, None, note, at)
-                existing.updated_at = at
+                existing.record("note", note, actor=actor, at=at)
             if existing.last_signal != "open":
                 existing.last_signal, existing.last_signal_at = "open", at
             return Opened(existing.id, created=False)
         recent = self._recent_resolved(s, campus, device, problem, subject, at)
         if recent is not None:
-            recent.status = "open"
-            recent.resolved_at = None
-            recent.updated_at = at
+            recent.set_state("open", actor=actor, at=at, note=f"recurred: {summary}", action="reopen")
             recent.last_signal, recent.last_signal_at = "open", at
-            _history(recent, actor, "reopen", "resolved", "open", f"recurred: {summary}", at)
             self._add_affected(s, recent, campus, affected, at)
             if problem in GROUP_PROBLEMS:
                 recent.summary = recount(recent.summary, len(recent.affected))
@@ -321,15 +298,12 @@ class TicketService:
                 recent.flapping = True
                 if not recent.summary.startswith("[flapping]"):
                     recent.summary = f"[flapping] {recent.summary}"[:500]
-                _history(
-                    recent,
-                    SYSTEM_ACTOR,
+                recent.record(
                     "flapping",
-                    None,
-                    None,
                     f"reopened {reopens} times within {self.flapping_window.total_seconds():g} s; "
                     "stays open until stable",
-                    at,
+                    actor=SYSTEM_ACTOR,
+                    at=at,
                 )
                 event = "flapping"
             if event:
@@ -352,7 +326,7 @@ class TicketService:
             last_signal="open",
             last_signal_at=at,
         )
-        _history(ticket, actor, "open", None, "open", note or summary, at)
+        ticket.record("open", note or summary, actor=actor, at=at, to="open")
         self._add_affected(s, ticket, campus, affected, at)
         s.add(ticket)
         s.flush()
@@ -385,10 +359,7 @@ class TicketService:
             return ticket.id
 
     def _resolve(self, s: Session, ticket: Ticket, note: str, at: datetime) -> None:
-        _history(ticket, SYSTEM_ACTOR, "auto_resolve", ticket.status, "resolved", note, at)
-        ticket.status = "resolved"
-        ticket.resolved_at = at
-        ticket.updated_at = at
+        ticket.set_state("resolved", actor=SYSTEM_ACTOR, at=at, note=note, action="auto_resolve")
         for a in ticket.affected:
             if a.recovered_at is None:
                 a.recovered_at = at
@@ -456,10 +427,7 @@ class TicketService:
                     resolved.append(t.id)
                 else:
                     left = sum(a.recovered_at is None for a in t.affected)
-                    _history(
-                        t, SYSTEM_ACTOR, "recovered", None, None, f"{device} is back ({left} still down)", at
-                    )
-                    t.updated_at = at
+                    t.record("recovered", f"{device} is back ({left} still down)", actor=SYSTEM_ACTOR, at=at)
         return resolved
 
     def transition(
@@ -470,21 +438,11 @@ class TicketService:
             ticket = s.get(Ticket, ticket_id)
             if ticket is None:
                 raise TicketError(f"no ticket #{ticket_id}")
-            if to not in TRANSITIONS.get(ticket.status, ()):
-                raise TicketError(f"ticket #{ticket_id} is {ticket.status}; cannot go to {to}")
-            if to == "open":
+            if to == "open" and ticket.status == "resolved":
                 clash = self.active(s, ticket.campus, ticket.device, ticket.problem, ticket.subject)
                 if clash is not None:
                     raise TicketError(f"ticket #{clash.id} is already open for the same problem")
-            _history(ticket, actor, "reopen" if to == "open" else to, ticket.status, to, note, at)
-            ticket.status = to
-            ticket.updated_at = at
-            if to == "resolved":
-                ticket.resolved_at = at
-            elif to == "closed":
-                ticket.closed_at = at
-            elif to == "open":
-                ticket.resolved_at = None
+            ticket.set_state(to, actor=actor, note=note, at=at)  # refuses what the state machine forbids
             if to in ("open", "resolved"):
                 self._emit(s, ticket, "reopened" if to == "open" else "resolved")
             return ticket
@@ -496,11 +454,7 @@ class TicketService:
             ticket = s.get(Ticket, ticket_id)
             if ticket is None:
                 raise TicketError(f"no ticket #{ticket_id}")
-            if ticket.status == "closed":
-                raise TicketError(f"ticket #{ticket_id} is closed")
-            at = (at or utcnow()).astimezone(UTC)
-            _history(ticket, actor, "note", None, None, text, at)
-            ticket.updated_at = at
+            ticket.record("note", text, actor=actor, at=(at or utcnow()).astimezone(UTC))
             return ticket
 
     def open_manual(

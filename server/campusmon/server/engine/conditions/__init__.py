@@ -1,0 +1,33 @@
+"""Every condition kind the engine knows: one module each, one line each below.
+
+To add a kind: write `conditions/<kind>.py` with a `CONDITION = Condition(kind, description, events,
+decide)` whose `decide(event, snapshot)` returns actions, then add its line here (and its table test
+under tests/unit/server/engine/). docs/en/development.md walks through one."""
+
+from __future__ import annotations
+
+from . import (
+    broker_down,
+    inventory_changed,
+    peripheral_missing,
+    port_down,
+    probe_failing,
+    report_stale,
+    threshold,
+)
+from .base import Condition
+
+REGISTRY: dict[str, Condition] = {
+    c.kind: c
+    for c in (
+        threshold.CONDITION,
+        port_down.CONDITION,
+        probe_failing.CONDITION,
+        report_stale.CONDITION,
+        peripheral_missing.CONDITION,
+        inventory_changed.CONDITION,
+        broker_down.CONDITION,
+    )
+}
+
+__all__ = ["REGISTRY", "Condition"]

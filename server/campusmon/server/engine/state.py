@@ -1,0 +1,90 @@
+"""What the engine knows when it decides: a read-only snapshot the edge assembles for one event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from ..config import BuiltinRuleSettings, RulesSettings
+from ..schedule import Expectation, Schedule
+from .scope import UNKNOWN, DeviceFacts, scope_matches
+
+DeviceKey = tuple[str, str]
+#: (rule, campus, device, subject)
+ThresholdKey = tuple[str, str, str, str]
+#: built-in rules the `rules.device_down` master switch turns off together
+STATUS_RULES = ("device_down", "should_be_on", "report_stale")
+
+
+class Places(Protocol):
+    """Where devices are: a dict in tests; the edge's answers from the (cached) topology."""
+
+    def get(self, key: DeviceKey, default: DeviceFacts, /) -> DeviceFacts: ...
+
+
+def _nowhere() -> dict[DeviceKey, DeviceFacts]:
+    return {}
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdState:
+    """Per (rule, device, subject): since when the condition holds, and whether it is raised."""
+
+    above_since: float | None = None
+    raised: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineDevice:
+    """An online device as the sweep sees it (for silence)."""
+
+    campus: str
+    device: str
+    last_seen: datetime | None
+    interval_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Settings, places, memory and the database's view that one decision needs.
+
+    `places` answers where a device is (the edge's mapping reads the cached topology, a test's is a
+    dict); a device it does not know has unknown facts."""
+
+    rules: RulesSettings
+    schedule: Schedule
+    places: Places = field(default_factory=_nowhere)
+    #: threshold memory (only states that differ from "nothing seen")
+    thresholds: Mapping[ThresholdKey, ThresholdState] = field(default_factory=dict)
+    #: (problem, subject) with an active ticket on the event's device when this process first heard
+    #: of it: a threshold raised before a restart stays raised
+    open_problems: Set[tuple[str, str]] = frozenset()
+    #: devices with report_stale raised
+    stale: Set[DeviceKey] = frozenset()
+    #: online devices (for Tick)
+    online: Sequence[OnlineDevice] = ()
+    #: when this server started listening, and when its link to the broker last came back
+    started: float = 0.0
+    link_up_since: float | None = None
+    #: host:port of the broker, the subject of a broker_down ticket
+    broker: str = ""
+
+    def facts(self, campus: str, device: str) -> DeviceFacts:
+        return self.places.get((campus, device), UNKNOWN)
+
+    def rule(self, name: str, campus: str, device: str) -> BuiltinRuleSettings | None:
+        """The built-in rule if it is on and its scope covers this device."""
+        if name in STATUS_RULES and not self.rules.device_down:
+            return None
+        rule = self.rules.builtin.get(name)
+        if rule is None or not rule.enabled:
+            return None
+        if not scope_matches(rule.scope, campus, device, self.facts(campus, device)):
+            return None
+        return rule
+
+    def expectation(self, campus: str, device: str, ts: float) -> Expectation:
+        f = self.facts(campus, device)
+        return self.schedule.at(campus, device, ts, f.room, f.device_type)
