@@ -100,6 +100,7 @@ def pct(values: list[float], q: float) -> float:
 def run_mode(mode: str, faults: int, per_proc: int, keepalive: int, spacing: float) -> list[float]:
     from sqlalchemy import select
 
+    from campusmon.demo.scenario import free_port
     from campusmon.server.config import (
         BrokerSettings,
         ChannelSettings,
@@ -110,7 +111,6 @@ def run_mode(mode: str, faults: int, per_proc: int, keepalive: int, spacing: flo
         StorageSettings,
     )
     from campusmon.server.db import as_utc
-    from campusmon.server.demo import free_port
     from campusmon.server.models import Device
     from campusmon.server.service import Server
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from campusmon.agent.identity import derive
-from campusmon.agent.inventory import InventoryUnavailable, content_hash, linux, windows
+from campusmon.agent.inventory import InventoryUnavailable, linux, windows
 from campusmon.agent.inventory.edid import parse_edid
+from campusmon.hashing import content_hash
 from tests.support.fixture_trees import linux_panel_root
 from tests.unit.agent.fakes import FIXTURES
 
