@@ -8,6 +8,7 @@ the parts it does not use.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -17,6 +18,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from .security import MqttCredentials, secure
+
+_log = logging.getLogger(__name__)
 
 #: CONNACK reason codes that mean "wrong user name or password" / "not authorised" (v3 and v5)
 _LOGIN_REFUSED = frozenset({4, 5, 134, 135})
@@ -70,6 +73,18 @@ def refusal_hint(reason: Any, section: str = "mqtt") -> str:
             " credentials list / add-device --replace)"
         )
     return ""
+
+
+def accepted(
+    reason: Any, settings: MqttCredentials, who: str, *, section: str = "mqtt", detail: str = ""
+) -> bool:
+    """Log how a CONNECT ended (a refusal with advice, or where we are connected as whom); True when
+    the broker accepted it. Every role's on_connect starts with it."""
+    if reason.is_failure:
+        _log.error("broker refused the connection of %s: %s%s", who, reason, refusal_hint(reason, section))
+        return False
+    _log.info("connected to broker %s:%s as %s%s", settings.host, settings.port, who, detail)
+    return True
 
 
 def jitter() -> float:

@@ -22,7 +22,7 @@ import paho.mqtt.client as mqtt
 
 from campusmon import __version__
 from campusmon.hashing import content_hash
-from campusmon.mqtt.client import Backoff, new_client, refusal_hint
+from campusmon.mqtt.client import Backoff, accepted, new_client
 from campusmon.seq import SeqCounter
 
 from . import wire
@@ -256,16 +256,8 @@ class Agent:
         return client
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            _log.error("broker refused the connection: %s%s", reason, refusal_hint(reason))
+        if not accepted(reason, self.config.mqtt, f"{self.campus}/{self.device}"):
             return
-        _log.info(
-            "connected to %s:%s as %s/%s",
-            self.config.mqtt.host,
-            self.config.mqtt.port,
-            self.campus,
-            self.device,
-        )
         self._connected = True
         self._backoff.connected(time.monotonic())
         client.publish(self._status_topic, self._status("online"), qos=1, retain=True)

@@ -25,7 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from campusmon import __version__
 from campusmon.contract import MAX_UNAVAILABLE, Inventory, Metrics, Status, bounded, encode, topic
 from campusmon.hashing import content_hash
-from campusmon.mqtt.client import new_client, refusal_hint
+from campusmon.mqtt.client import accepted, new_client
 from campusmon.seq import SeqCounter
 
 from .config import ProbeConfig, TargetSettings
@@ -131,16 +131,8 @@ class ProbeRunner:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
     ) -> None:
-        if reason.is_failure:
-            _log.error("broker refused the connection: %s%s", reason, refusal_hint(reason))
+        if not accepted(reason, self.config.mqtt, f"{self.campus}/{self.config.runner.id}"):
             return
-        _log.info(
-            "connected to %s:%s as %s/%s",
-            self.config.mqtt.host,
-            self.config.mqtt.port,
-            self.campus,
-            self.config.runner.id,
-        )
         client.publish(self._status_topic, self._status(self.config.runner.id, "online", None, None), 1, True)
         with self._lock:
             known = [(s.target, s.status, s.status_reason) for s in self.targets.values() if s.status]

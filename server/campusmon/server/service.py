@@ -20,7 +20,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import OperationalError
 
 from campusmon.contract import subscription
-from campusmon.mqtt.client import new_client
+from campusmon.mqtt.client import accepted, new_client
 from campusmon.private_files import private_dir
 
 from .broker import ManagedBroker
@@ -253,15 +253,11 @@ class Server:
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
-        if reason.is_failure:
-            _log.error("broker refused the server: %s", reason)
+        b = self.config.broker
+        if not accepted(
+            reason, b, b.client_id, section="broker", detail=f" (session present: {flags.session_present})"
+        ):
             return
-        _log.info(
-            "connected to broker %s:%s (session present: %s)",
-            self.config.broker.host,
-            self.config.broker.port,
-            flags.session_present,
-        )
         client.subscribe(subscription(self.config.broker.root), qos=1)
         self._subscribed.set()
 
