@@ -51,6 +51,9 @@ class MqttConnection:
 class MqttSettings(MqttConnection):
     """`[mqtt]` of the agent and the probe runner: the connection, and how reconnects wait."""
 
+    #: the broker declares a silent device `lost` ~1.5x this (plus up to 5 s) after its last packet;
+    #: 5 s: a hung or unplugged device is noticed within 15 s, for a ping every 5 s when idle
+    keepalive: Annotated[int, Range(5, 3600, "seconds")] = 5
     #: reconnect waits grow from min to max (doubling, with random jitter); after a healthy connection
     #: the first retries wait at most reconnect_fast_seconds, or max if lower (campusmon/mqtt/client.py)
     reconnect_min_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 1.0
