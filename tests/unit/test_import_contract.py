@@ -56,12 +56,19 @@ def test_the_tree_keeps_every_contract() -> None:
         ("campusmon/cli/tickets_cmd.py", "import sqlalchemy", "no SQL in it BROKEN", 1),
         # a role importing the CLI (the server's own contract forbids it too: 2 broken)
         (
-            "server/campusmon/server/rules.py",
+            "server/campusmon/server/engine/conditions/threshold.py",
             "import campusmon.cli.output",
             "nothing imports the CLI (the entry points start it) BROKEN",
             2,
         ),
         # ... which the server's own contract forbids too
+        # the fault engine reaching for the database
+        (
+            "server/campusmon/server/engine/conditions/report_stale.py",
+            "from campusmon.server.db import Database",
+            "the fault engine does no I/O (no database, broker, tickets) BROKEN",
+            1,
+        ),
         # the agent loading a server library
         ("agent/campusmon/agent/report.py", "import sqlalchemy", "imports only the core BROKEN", 1),
     ],
