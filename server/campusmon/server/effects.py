@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from .db import Database
 from .engine import (
     Action,
+    DeviceBack,
     MarkStale,
     OpenTicket,
     RecordHistory,
@@ -24,7 +25,7 @@ from .engine import (
     ThresholdState,
 )
 from .models import Device, DeviceHistory
-from .tickets import SYSTEM_ACTOR, TicketService
+from .tickets import DOWN_PROBLEMS, SYSTEM_ACTOR, TicketService
 
 _log = logging.getLogger(__name__)
 
@@ -83,6 +84,12 @@ class Effects:
                 self.resolve(a, now)
             elif isinstance(a, RecordHistory):
                 self.record(a.campus, a.device, a.problem, a.summary, now)
+            elif isinstance(a, DeviceBack):
+                for tid in self.tickets.device_recovered(
+                    a.campus, a.device, a.why, at=now, own_groups=a.own_groups
+                ):
+                    self.count("tickets_resolved")
+                    _log.info("group ticket #%s resolved automatically", tid)
 
     def open(self, a: OpenTicket, now: datetime) -> None:
         opened = self.tickets.open(
@@ -93,12 +100,23 @@ class Effects:
             severity=a.severity,
             summary=a.summary,
             room=a.room,
+            affected=a.affected,
             at=now,
         )
+        if a.absorb:  # own down tickets opened before the group formed are resolved into it
+            for d in a.affected:
+                for problem in DOWN_PROBLEMS:
+                    self.tickets.resolve_auto(
+                        campus=a.campus,
+                        device=d,
+                        problem=problem,
+                        note=f"part of ticket #{opened.ticket_id}",
+                        at=now,
+                    )
         if a.extra and not opened.created and opened.event is None:
             # the ticket is still active (nobody looked yet): it gains this news as a note
             self.tickets.note(opened.ticket_id, a.extra, actor=SYSTEM_ACTOR, at=now)
-        self.opened(opened.created, opened.ticket_id, a.summary)
+        self.opened(opened.created, opened.ticket_id, a.what or a.summary)
 
     def resolve(self, a: ResolveTicket, now: datetime) -> None:
         tid = self.tickets.resolve_auto(

@@ -2,8 +2,9 @@
 (server/engine) and hand its actions to the effects (server/effects.py).
 
 A metrics report goes `handle` -> `_store` -> `_metrics` (store, liveness) -> `engine.decide(Report)`
--> `Effects.apply`, and nothing calls back. Device losses and their grouping by room and switch
-(device_down, should_be_on, upstream_down, room_down, link_down) are still decided here."""
+-> `Effects.apply`, and nothing calls back. Statuses go the same way once the edge has ordered them by
+the device's clock and held the losses that come with a broker restart (`Loss`, `Back`,
+`LinkSettled`); the sweep asks with `Tick`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,14 +46,14 @@ from . import engine
 from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
 from .effects import Effects, EngineMemory, device_row
-from .engine import DeviceFacts, OnlineDevice, Snapshot
+from .engine import AbsentDevice, CampusView, Cover, DeviceFacts, OnlineDevice, Snapshot
 from .metrics_store import SqliteMetricStore
 from .models import ACTIVE_STATES, DeadLetter, Device, DeviceHistory, SeenEvent, Ticket
 from .register.service import InventoryOutcome, RegisterService
 from .register.topology import RegisterTopology
 from .schedule import Expectation, compile_schedule
 from .status_order import StatusMark, supersedes
-from .tickets import DOWN_PROBLEMS, EventHook, TicketService
+from .tickets import EventHook, TicketService
 from .topology import LayeredTopology, Placement, Topology
 
 _log = logging.getLogger(__name__)
@@ -130,19 +131,57 @@ DEAD_LETTER_MAX_ROWS = 10_000
 
 
 class _Places:
-    """The engine's view of where devices are, answered from the (cached) topology."""
+    """The engine's view of where devices are, answered from the ingest's (cached) topology."""
 
-    def __init__(self, topology: Topology) -> None:
-        self.topology = topology
+    def __init__(self, owner: Ingestor) -> None:
+        self.owner = owner
 
     def get(self, key: tuple[str, str], default: DeviceFacts, /) -> DeviceFacts:
         campus, device = key
-        t = self.topology
+        t = self.owner.topology  # looked up each time: it may be replaced (tests, a reload)
         room = t.room_of(campus, device)
         up = t.upstream_of(campus, device)
         if isinstance(t, Placement):
             return DeviceFacts(room, t.building_of(campus, device), t.type_of(campus, device), up)
         return DeviceFacts(room, upstream=up)
+
+
+class _CampusViews:
+    """What grouping needs of a campus, read from the database the first time a decision asks."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._views: dict[str, CampusView] = {}
+
+    def get(self, campus: str, default: CampusView, /) -> CampusView:
+        view = self._views.get(campus)
+        if view is None:
+            with self.db.session() as s:
+                lost = {
+                    d: since.timestamp()
+                    for d, when in s.execute(
+                        select(Device.device, Device.state_since).where(
+                            Device.campus == campus, Device.state == "lost"
+                        )
+                    ).all()
+                    if (since := as_utc(when)) is not None
+                }
+                covering = {
+                    d: Cover(t.device, t.problem, t.subject, t.summary)
+                    for d, t in TicketService.covering_in(s, campus).items()
+                }
+                rooms = set(
+                    s.scalars(
+                        select(Ticket.subject).where(
+                            Ticket.campus == campus,
+                            Ticket.device == "",
+                            Ticket.problem == "room_down",
+                            Ticket.status.in_(ACTIVE_STATES),
+                        )
+                    )
+                )
+            view = self._views[campus] = CampusView(lost, covering, rooms)
+        return view
 
 
 class Ingestor:
@@ -185,7 +224,7 @@ class Ingestor:
         #: what the engine remembers between events, and who carries its actions out
         self.memory = EngineMemory()
         self.effects = Effects(db, self.tickets, self.memory, self.count)
-        self.places = _Places(self.topology)
+        self.places = _Places(self)
         #: per device: (problem, subject) with an active ticket when this process first heard of it
         self._open_at_start: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
         #: device row ids, and the liveness of reports not yet written (see flush_liveness)
@@ -235,6 +274,9 @@ class Ingestor:
         *,
         open_problems: frozenset[tuple[str, str]] = frozenset(),
         online: Sequence[OnlineDevice] = (),
+        absent: Sequence[AbsentDevice] = (),
+        covered: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+        handled: dict[tuple[str, str], float] | None = None,
     ) -> Snapshot:
         """The settings, places and memory every decision sees, plus the parts one event needs."""
         return Snapshot(
@@ -248,6 +290,10 @@ class Ingestor:
             self.started,
             self.link_up_since,
             self._broker_name,
+            absent,
+            covered,
+            handled or {},
+            _CampusViews(self.db),
         )
 
     def facts(self, campus: str, device: str) -> DeviceFacts:
@@ -540,31 +586,9 @@ class Ingestor:
                 for d in s.scalars(select(Device).where(Device.state == "lost"))
                 if (d.campus, d.device) in self._held
             }
-        by_campus: dict[str, list[str]] = defaultdict(list)
-        for key in due:
-            if key in lost:
-                by_campus[key[0]].append(key[1])
-        for campus, devices in sorted(by_campus.items()):
-            rooms = {self.topology.room_of(campus, d) or f"?{d}" for d in devices}
-            if len(devices) >= rules.group_min_devices and len(rooms) > 1:
-                # many rooms still away after the broker came back: their way to the broker, not them
-                summary = (
-                    f"{len(devices)} devices in {len(rooms)} rooms did not come back after the broker "
-                    "returned (campus link or campus broker?)"
-                )
-                opened = self.tickets.open(
-                    campus=campus,
-                    device="",
-                    problem="link_down",
-                    summary=summary,
-                    severity="critical",
-                    affected=sorted(devices),
-                    at=_dt(now_ts),
-                )
-                self._note_opened(opened.created, opened.ticket_id, f"campus {campus}: {summary}")
-            else:
-                for device in devices:
-                    self._lost(campus, device, now_ts)
+        away = tuple(key for key in due if key in lost)
+        if away:
+            self._decide(engine.LinkSettled(now_ts, away), self.snapshot_for(), now_ts)
         self._loss_decided(due)
         for key in due:
             del self._held[key]
@@ -591,205 +615,15 @@ class Ingestor:
             _log.info("%d targets of probe runner %s/%s are not observed now", len(targets), campus, runner)
 
     # -- device down, root cause ------------------------------------------------------------------
-    def _groupable(self, campus: str, device: str) -> bool:
-        """Could this device's loss be part of a group (it has an upstream, or a room with company)?"""
-        if self.topology.upstream_of(campus, device) is not None:
-            return True
-        return self.topology.room_of(campus, device) is not None
-
     def _lost(self, campus: str, device: str, received: float) -> None:
-        """A device went `lost` in expected hours: attach to its cause, group, or open its own ticket."""
-        rule = self.rule("device_down", campus, device)
-        if rule is None:
-            return
-        if self._attach_to_switch(campus, device, received):
-            return
-        if self._group([(campus, device)], received):
-            return
-        if not self._groupable(campus, device) or self.config.rules.group_hold_seconds <= 0:
-            self._open_down(campus, device, "device_down", received, rule)
-        # else: held; the sweep opens its own ticket if no group forms within group_hold_seconds
-
-    def _attach_to_switch(self, campus: str, device: str, received: float) -> bool:
-        up = self.topology.upstream_of(campus, device)
-        if up is None:
-            return False
-        with self.db.session() as s:
-            switch = s.scalars(
-                select(Device).where(Device.campus == campus, Device.device == up.switch)
-            ).first()
-            switch_down = switch is not None and switch.state == "lost"
-            cause = TicketService.covering(s, campus, up.switch)
-        if cause is None and not switch_down:
-            return False
-        now = _dt(received)
-        if cause is not None:
-            opened = self.tickets.open(
-                campus=campus,
-                device=cause.device,
-                problem=cause.problem,
-                subject=cause.subject,
-                summary=cause.summary,
-                affected=[device],
-                at=now,
-            )
-        else:
-            opened = self.tickets.open(
-                campus=campus,
-                device=up.switch,
-                problem="upstream_down",
-                summary=f"switch {up.switch} is down: devices behind it are offline",
-                severity="critical",
-                room=self.topology.room_of(campus, up.switch) or "",
-                affected=[device],
-                at=now,
-            )
-        self._note_opened(opened.created, opened.ticket_id, f"{device} behind {up.switch}")
-        return True
-
-    def _recent_lost(self, campus: str, received: float) -> list[str]:
-        since = _dt(received - self.config.rules.group_window_seconds)
-        with self.db.session() as s:
-            return list(
-                s.scalars(
-                    select(Device.device).where(
-                        Device.campus == campus, Device.state == "lost", Device.state_since >= since
-                    )
-                )
-            )
-
-    def _group(
-        self, candidates: list[tuple[str, str]], received: float, problem: str = "device_down"
-    ) -> bool:
-        """Group the candidates (plus devices lost within the window) by switch, then by room; a group of
-        at least `group_min_devices` gets one ticket. Returns True when every candidate was grouped."""
-        n_min = self.config.rules.group_min_devices
-        grouped: set[tuple[str, str]] = set()
-        for campus in sorted({c for c, _ in candidates}):
-            topo = self.topology
-            mine = [d for c, d in candidates if c == campus]
-            switches = {up.switch for d in mine if (up := topo.upstream_of(campus, d)) is not None}
-            rooms = {r for d in mine if (r := topo.room_of(campus, d)) is not None}
-            if not switches and not rooms:
-                continue  # nothing to group these devices with
-            others = {
-                d
-                for d in self._recent_lost(campus, received)
-                if d not in mine and self._related(campus, d, switches, rooms)
-            }
-            with self.db.session() as s:
-                # devices already in a group (or the cause of one) stay there; own tickets are absorbed
-                others = {d for d in others if self._own_or_none(TicketService.covering(s, campus, d), d)}
-            pool = sorted(set(mine) | others)
-            by_switch: dict[str, list[str]] = defaultdict(list)
-            by_room: dict[str, list[str]] = defaultdict(list)
-            for d in pool:
-                up = self.topology.upstream_of(campus, d)
-                if up is not None:
-                    by_switch[up.switch].append(d)
-                room = self.topology.room_of(campus, d)
-                if room is not None:
-                    by_room[room].append(d)
-            now = _dt(received)
-            for switch, devs in sorted(by_switch.items()):
-                if len(devs) < n_min or not set(devs) & set(mine):
-                    continue
-                seen_rooms = {self.topology.room_of(campus, d) for d in devs}
-                room = seen_rooms.pop() if len(seen_rooms) == 1 else ""
-                opened = self.tickets.open(
-                    campus=campus,
-                    device=switch,
-                    problem="upstream_down",
-                    summary=f"{len(devs)} devices behind switch {switch} went offline together"
-                    + (f" (room {room})" if room else ""),
-                    severity="critical",
-                    room=room or "",
-                    affected=devs,
-                    at=now,
-                )
-                self._absorb(campus, devs, opened.ticket_id, now)
-                self._note_opened(opened.created, opened.ticket_id, f"switch {switch}")
-                grouped |= {(campus, d) for d in devs}
-            for room, in_room in sorted(by_room.items()):
-                devs = [d for d in in_room if (campus, d) not in grouped]
-                if not set(devs) & set(mine):
-                    continue
-                if len(devs) < n_min:
-                    with self.db.session() as s:
-                        # the room already has its ticket: a device lost after the group formed joins it
-                        joins = TicketService.active(s, campus, "", "room_down", room) is not None
-                    if not joins:
-                        continue
-                what = "went offline together" if problem == "device_down" else "are not on in school hours"
-                opened = self.tickets.open(
-                    campus=campus,
-                    device="",
-                    problem="room_down",
-                    subject=room,
-                    room=room,
-                    summary=f"{len(devs)} devices in room {room} {what}",
-                    severity="critical",
-                    affected=devs,
-                    at=now,
-                )
-                self._absorb(campus, devs, opened.ticket_id, now)
-                self._note_opened(opened.created, opened.ticket_id, f"room {room}")
-                grouped |= {(campus, d) for d in devs}
-        return all(c in grouped for c in candidates)
-
-    def _related(self, campus: str, device: str, switches: set[str], rooms: set[str]) -> bool:
-        up = self.topology.upstream_of(campus, device)
-        return (up is not None and up.switch in switches) or self.topology.room_of(campus, device) in rooms
-
-    @staticmethod
-    def _own_or_none(ticket: Ticket | None, device: str) -> bool:
-        return ticket is None or (ticket.device == device and ticket.problem in DOWN_PROBLEMS)
-
-    def _absorb(self, campus: str, devices: list[str], group_id: int, now: datetime) -> None:
-        """Own device tickets opened before the group formed are resolved into the group's ticket."""
-        for d in devices:
-            for problem in DOWN_PROBLEMS:
-                self.tickets.resolve_auto(
-                    campus=campus, device=d, problem=problem, note=f"part of ticket #{group_id}", at=now
-                )
-
-    def _open_down(
-        self, campus: str, device: str, problem: str, received: float, rule: BuiltinRuleSettings
-    ) -> None:
-        now = _dt(received)
-        summary = (
-            f"{device} went offline without shutting down"
-            if problem == "device_down"
-            else f"{device} is not on in school hours"
-        )
-        if not rule.ticket:
-            self._record(campus, device, problem, summary, now)
-            return
-        opened = self.tickets.open(
-            campus=campus,
-            device=device,
-            problem=problem,
-            summary=summary,
-            severity=rule.severity,
-            room=self.topology.room_of(campus, device) or "",
-            at=now,
-        )
-        self._note_opened(opened.created, opened.ticket_id, summary)
+        """A device went `lost` in expected hours, and it is no broker event: the engine decides."""
+        self._decide(engine.Loss(campus, device, received), self.snapshot_for(), received)
 
     def _recovered(
         self, campus: str, device: str, why: str, now: datetime, *, own_groups: bool = True
     ) -> None:
-        for problem in (*DOWN_PROBLEMS, "report_stale"):
-            tid = self.tickets.resolve_auto(
-                campus=campus, device=device, problem=problem, note=f"resolved automatically: {why}", at=now
-            )
-            if tid is not None:
-                self.count("tickets_resolved")
-                _log.info("ticket #%s resolved automatically: %s", tid, why)
-        self.memory.stale.discard((campus, device))
-        for tid in self.tickets.device_recovered(campus, device, why, at=now, own_groups=own_groups):
-            self.count("tickets_resolved")
-            _log.info("group ticket #%s resolved automatically", tid)
+        back = engine.Back(campus, device, why, now.timestamp(), own_groups)
+        self._decide(back, self.snapshot_for(), now.timestamp())
 
     def _note_opened(self, created: bool, ticket_id: int, what: str) -> None:
         self.effects.opened(created, ticket_id, what)
@@ -814,58 +648,32 @@ class Ingestor:
         if self._in_link_grace(now_ts):
             self.count("sweeps")
             return  # nobody can report while the broker is away: silence and absence are not faults
-        hold = self.config.rules.group_hold_seconds
         with self.db.session() as s:
             devices = list(s.scalars(select(Device).where(Device.state.in_(("lost", "shutdown", "online")))))
             covered = TicketService.covered_devices(s)
             stuck = TicketService.covered_devices(s, own_groups=False)
             handled = TicketService.handled_losses(s)
-        down: list[tuple[str, str]] = []
-        off: list[tuple[str, str]] = []
         online: list[OnlineDevice] = []
+        absent: list[AbsentDevice] = []
         for d in devices:
             key = (d.campus, d.device)
-            since = as_utc(d.state_since)
             if d.state == "online":
                 if key in stuck:
                     # online, yet a ticket says it is down: we died between storing `online` and
                     # resolving (the redelivered status is a duplicate now); finish the job
                     self._recovered(d.campus, d.device, f"{d.device} is online", now, own_groups=False)
                 online.append(OnlineDevice(d.campus, d.device, as_utc(d.last_seen), d.interval_s))
-                continue
-            if key in covered or since is None or key in self._held or key in self._confirming:
-                continue
-            if (at := handled.get(key)) is not None and since <= at:
-                continue  # a person resolved this loss: it stays resolved until the device is seen again
-            exp = self.expectation(d.campus, d.device, now_ts)
-            if not (exp.expected and exp.past_grace):
-                continue
-            if d.state == "lost":
-                if self.rule("device_down", *key) is None:
-                    continue
-                if self._groupable(*key) and (now - since).total_seconds() < hold:
-                    continue  # still held: a group may form
-                down.append(key)
-            elif exp.day_start is not None and since.timestamp() < exp.day_start:
-                if self.rule("should_be_on", *key) is not None:
-                    off.append(key)  # off since before the school day began and not back
-        self._decide(engine.Tick(now_ts), self.snapshot_for(online=online), now_ts)
-        for problem, keys in (("device_down", down), ("should_be_on", off)):
-            if not keys:
-                continue
-            left = (
-                [k for k in keys if not self._attach_to_switch(*k, now_ts)]
-                if problem == "device_down"
-                else keys
-            )
-            self._group(left, now_ts, problem)
-            for campus, device in left:
-                with self.db.session() as s:
-                    if TicketService.covering(s, campus, device) is not None:
-                        continue
-                rule = self.rule(problem, campus, device)
-                if rule is not None:
-                    self._open_down(campus, device, problem, now_ts, rule)
+            elif key not in self._held and key not in self._confirming:  # the edge holds those
+                since = as_utc(d.state_since)
+                if since is not None:
+                    absent.append(AbsentDevice(d.campus, d.device, d.state, since.timestamp()))
+        snapshot = self.snapshot_for(
+            online=online,
+            absent=absent,
+            covered=covered,
+            handled={k: at.timestamp() for k, at in handled.items()},
+        )
+        self._decide(engine.Tick(now_ts), snapshot, now_ts)
         self.count("sweeps")
 
     # -- liveness, written behind ----------------------------------------------------------------

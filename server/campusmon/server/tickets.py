@@ -110,6 +110,31 @@ class TicketService:
         ).first()
 
     @staticmethod
+    def covering_in(s: Session, campus: str) -> dict[str, Ticket]:
+        """Every device of a campus that an active ticket says is down -> that ticket (its own before
+        a group's), as `covering` finds it one by one."""
+        out: dict[str, Ticket] = {}
+        for row in s.scalars(
+            select(TicketDevice)
+            .join(Ticket, TicketDevice.ticket_id == Ticket.id)
+            .where(
+                TicketDevice.campus == campus,
+                TicketDevice.recovered_at.is_(None),
+                Ticket.status.in_(ACTIVE_STATES),
+            )
+        ):
+            out.setdefault(row.device, row.ticket)
+        for t in s.scalars(
+            select(Ticket).where(
+                Ticket.campus == campus,
+                Ticket.problem.in_((*DOWN_PROBLEMS, "upstream_down")),
+                Ticket.status.in_(ACTIVE_STATES),
+            )
+        ):
+            out[t.device] = t
+        return out
+
+    @staticmethod
     def covered_devices(s: Session, *, own_groups: bool = True) -> set[tuple[str, str]]:
         """Every (campus, device) some active ticket already says is down (two queries, for sweeps).
         `own_groups=False` leaves out a switch that only stands for its group (it may well be up)."""

@@ -6,16 +6,35 @@ condition kind is one module under `conditions/`, listed once in `conditions.REG
 
 from __future__ import annotations
 
-from .actions import Action, MarkStale, OpenTicket, RecordHistory, ResolveTicket, ThresholdMoved
+from .actions import Action, DeviceBack, MarkStale, OpenTicket, RecordHistory, ResolveTicket, ThresholdMoved
 from .conditions import REGISTRY, Condition
-from .events import BrokerAway, BrokerBack, EngineEvent, Happening, HardwareChanged, Report, Tick
+from .events import (
+    Back,
+    BrokerAway,
+    BrokerBack,
+    EngineEvent,
+    Happening,
+    HardwareChanged,
+    LinkSettled,
+    Loss,
+    Report,
+    Tick,
+)
 from .scope import DeviceFacts, scope_matches
-from .state import OnlineDevice, Snapshot, ThresholdKey, ThresholdState
+from .state import (
+    AbsentDevice,
+    CampusView,
+    Cover,
+    OnlineDevice,
+    Snapshot,
+    ThresholdKey,
+    ThresholdState,
+)
 
 #: event type -> the conditions asked about it, in registry order
 _BY_EVENT: dict[type, tuple[Condition, ...]] = {
     t: tuple(c for c in REGISTRY.values() if t in c.events)
-    for t in (Report, Happening, HardwareChanged, Tick, BrokerAway, BrokerBack)
+    for t in (Report, Happening, HardwareChanged, Tick, BrokerAway, BrokerBack, Loss, Back, LinkSettled)
 }
 
 
@@ -29,7 +48,14 @@ def decide(event: EngineEvent, snapshot: Snapshot) -> list[Action]:
 
 __all__ = [
     "REGISTRY",
+    "AbsentDevice",
     "Action",
+    "Back",
+    "CampusView",
+    "Cover",
+    "DeviceBack",
+    "LinkSettled",
+    "Loss",
     "BrokerAway",
     "BrokerBack",
     "Condition",

@@ -10,7 +10,8 @@ from .state import ThresholdKey, ThresholdState
 @dataclass(frozen=True, slots=True)
 class OpenTicket:
     """Open a ticket (or add to the active one, or reopen a recent one: the ticket service decides).
-    `extra` is noted on a ticket that was already active (what else changed)."""
+    `extra` is noted on a ticket that was already active (what else changed). A group ticket lists
+    `affected` devices; `absorb`: their own down tickets are resolved into it. `what` is logged."""
 
     campus: str
     device: str
@@ -20,6 +21,9 @@ class OpenTicket:
     subject: str = ""
     room: str = ""
     extra: str = ""
+    affected: tuple[str, ...] = ()
+    absorb: bool = False
+    what: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,4 +64,15 @@ class MarkStale:
     stale: bool
 
 
-Action = OpenTicket | ResolveTicket | RecordHistory | ThresholdMoved | MarkStale
+@dataclass(frozen=True, slots=True)
+class DeviceBack:
+    """The device is back: marked recovered in the group tickets that list it; a group with all back
+    (or, with `own_groups`, whose cause is this device) is resolved."""
+
+    campus: str
+    device: str
+    why: str
+    own_groups: bool = True
+
+
+Action = OpenTicket | ResolveTicket | RecordHistory | ThresholdMoved | MarkStale | DeviceBack

@@ -68,4 +68,35 @@ class BrokerBack:
     down_for: float
 
 
-EngineEvent = Report | Happening | HardwareChanged | Tick | BrokerAway | BrokerBack
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """A device went `lost` in expected hours, and the edge has confirmed it is no broker event."""
+
+    campus: str
+    device: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Back:
+    """A device is online again or shut down cleanly: `why` says which. `own_groups`: a group ticket
+    whose cause is this device (its switch) is resolved with it."""
+
+    campus: str
+    device: str
+    why: str
+    at: float
+    own_groups: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettled:
+    """The broker came back `link_grace_seconds` ago and these devices, lost with it, are still away."""
+
+    now: float
+    away: tuple[tuple[str, str], ...]
+
+
+EngineEvent = (
+    Report | Happening | HardwareChanged | Tick | BrokerAway | BrokerBack | Loss | Back | LinkSettled
+)

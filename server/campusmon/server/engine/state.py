@@ -16,6 +16,8 @@ DeviceKey = tuple[str, str]
 ThresholdKey = tuple[str, str, str, str]
 #: built-in rules the `rules.device_down` master switch turns off together
 STATUS_RULES = ("device_down", "should_be_on", "report_stale")
+#: problems that mean "this device is not up"
+DOWN_PROBLEMS = ("device_down", "should_be_on")
 
 
 class Places(Protocol):
@@ -28,12 +30,53 @@ def _nowhere() -> dict[DeviceKey, DeviceFacts]:
     return {}
 
 
+def _no_campus() -> dict[str, CampusView]:
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class ThresholdState:
     """Per (rule, device, subject): since when the condition holds, and whether it is raised."""
 
     above_since: float | None = None
     raised: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cover:
+    """The active ticket that already says a device is down: its own, a switch's, or a group's."""
+
+    device: str
+    problem: str
+    subject: str
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class CampusView:
+    """What grouping needs of one campus: every lost device (since when, unix time), the active ticket
+    covering each covered device, and the rooms with an active room_down ticket."""
+
+    lost: Mapping[str, float] = field(default_factory=dict)
+    covering: Mapping[str, Cover] = field(default_factory=dict)
+    room_tickets: Set[str] = frozenset()
+
+
+class CampusViews(Protocol):
+    """Campus views on demand: a dict's `get` in tests; the edge reads each from the database once
+    per decision (only a decision about a loss needs one)."""
+
+    def get(self, campus: str, default: CampusView, /) -> CampusView: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AbsentDevice:
+    """A device that is `lost` or `shutdown` as the sweep sees it (since: unix time)."""
+
+    campus: str
+    device: str
+    state: str
+    since: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +113,14 @@ class Snapshot:
     link_up_since: float | None = None
     #: host:port of the broker, the subject of a broker_down ticket
     broker: str = ""
+    #: lost and shut-down devices the edge is not holding (for Tick)
+    absent: Sequence[AbsentDevice] = ()
+    #: devices an active ticket says are down (for Tick)
+    covered: Set[DeviceKey] = frozenset()
+    #: device -> when a person last resolved a ticket saying it is down (unix time; for Tick)
+    handled: Mapping[DeviceKey, float] = field(default_factory=dict)
+    #: per campus, what grouping a loss needs
+    campuses: CampusViews = field(default_factory=_no_campus)
 
     def facts(self, campus: str, device: str) -> DeviceFacts:
         return self.places.get((campus, device), UNKNOWN)
@@ -84,6 +135,9 @@ class Snapshot:
         if not scope_matches(rule.scope, campus, device, self.facts(campus, device)):
             return None
         return rule
+
+    def campus(self, campus: str) -> CampusView:
+        return self.campuses.get(campus, CampusView())
 
     def expectation(self, campus: str, device: str, ts: float) -> Expectation:
         f = self.facts(campus, device)

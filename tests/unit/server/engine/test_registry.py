@@ -44,5 +44,9 @@ def test_every_kind_is_asked_about_its_events(name: str) -> None:
 
 def test_kinds_are_built_in_rules_or_shipped_thresholds() -> None:
     """A kind is switched on and scoped by `[rules.builtin.<kind>]` or `[rules.thresholds.<kind>]`."""
-    known = set(BUILTIN_RULES) | set(RulesSettings().thresholds) | {"threshold", "broker_down"}
+    known = (
+        set(BUILTIN_RULES)
+        | set(RulesSettings().thresholds)
+        | {"threshold", "broker_down", "room_down", "link_down"}
+    )
     assert set(REGISTRY) <= known

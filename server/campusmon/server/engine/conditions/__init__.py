@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from . import (
     broker_down,
+    device_down,
     inventory_changed,
+    link_down,
     peripheral_missing,
     port_down,
     probe_failing,
     report_stale,
+    room_down,
+    should_be_on,
     threshold,
 )
 from .base import Condition
@@ -27,6 +31,10 @@ REGISTRY: dict[str, Condition] = {
         peripheral_missing.CONDITION,
         inventory_changed.CONDITION,
         broker_down.CONDITION,
+        device_down.CONDITION,
+        should_be_on.CONDITION,
+        room_down.CONDITION,
+        link_down.CONDITION,
     )
 }
 

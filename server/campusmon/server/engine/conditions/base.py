@@ -21,3 +21,6 @@ class Condition:
     #: the event types (engine/events.py) it is asked about
     events: tuple[type, ...]
     decide: Callable[[Any, Snapshot], list[Action]]
+    #: the kind is the shipped `[rules.thresholds.<kind>]` rule (port_down): the generic threshold
+    #: kind leaves that rule to it
+    threshold_rule: bool = False

@@ -16,5 +16,9 @@ def decide(ev: Report, snap: Snapshot) -> list[Action]:
 
 
 CONDITION = Condition(
-    "port_down", "a watched switch port is down (probe runner: port_fault)", (Report,), decide
+    "port_down",
+    "a watched switch port is down (probe runner: port_fault)",
+    (Report,),
+    decide,
+    threshold_rule=True,
 )

@@ -15,5 +15,9 @@ def decide(ev: Report, snap: Snapshot) -> list[Action]:
 
 
 CONDITION = Condition(
-    "probe_failing", "a probed target answers but its check fails (probe runner)", (Report,), decide
+    "probe_failing",
+    "a probed target answers but its check fails (probe runner)",
+    (Report,),
+    decide,
+    threshold_rule=True,
 )

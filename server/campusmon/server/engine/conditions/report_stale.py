@@ -5,12 +5,18 @@ link to the broker coming back at the earliest (we were not listening before).""
 from __future__ import annotations
 
 from ..actions import Action, MarkStale, OpenTicket, RecordHistory, ResolveTicket
-from ..events import Report, Tick
+from ..events import Back, Report, Tick
 from ..state import Snapshot
 from .base import Condition
 
 
-def decide(ev: Report | Tick, snap: Snapshot) -> list[Action]:
+def decide(ev: Report | Tick | Back, snap: Snapshot) -> list[Action]:
+    if isinstance(ev, Back):  # online again, or shut down: no longer silent
+        note = f"resolved automatically: {ev.why}"
+        return [
+            ResolveTicket(ev.campus, ev.device, "report_stale", note),
+            MarkStale(ev.campus, ev.device, False),
+        ]
     if isinstance(ev, Report):
         if (ev.campus, ev.device) not in snap.stale:
             return []
@@ -41,5 +47,5 @@ def decide(ev: Report | Tick, snap: Snapshot) -> list[Action]:
 
 
 CONDITION = Condition(
-    "report_stale", "online but no report for `stale_intervals` x interval", (Report, Tick), decide
+    "report_stale", "online but no report for `stale_intervals` x interval", (Report, Tick, Back), decide
 )

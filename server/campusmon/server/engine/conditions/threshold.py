@@ -109,7 +109,8 @@ def evaluate(names: Iterable[str], ev: Report, snap: Snapshot) -> list[Action]:
 def decide(ev: Report, snap: Snapshot) -> list[Action]:
     from . import REGISTRY  # the rules that are a kind of their own are left to that kind
 
-    return evaluate((n for n in snap.rules.thresholds if n not in REGISTRY), ev, snap)
+    own = {k for k, c in REGISTRY.items() if c.threshold_rule}
+    return evaluate((n for n in snap.rules.thresholds if n not in own), ev, snap)
 
 
 CONDITION = Condition(
