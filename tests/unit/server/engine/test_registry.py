@@ -50,3 +50,10 @@ def test_kinds_are_built_in_rules_or_shipped_thresholds() -> None:
         | {"threshold", "broker_down", "room_down", "link_down"}
     )
     assert set(REGISTRY) <= known
+
+
+def test_a_kind_that_owns_a_threshold_rule_has_one_shipped() -> None:
+    shipped = set(RulesSettings().thresholds)
+    owners = {k for k, c in REGISTRY.items() if c.threshold_rule}
+    assert owners == {"port_down", "probe_failing"}
+    assert owners <= shipped
