@@ -146,6 +146,7 @@ def config(data_dir: Path) -> ServerConfig:
     cfg.schedule.profiles["school"].holidays = [HOLIDAY.isoformat()]
     cfg.schedule.validate()
     cfg.rules.group_hold_seconds = 0  # a lost device gets its own ticket at once (no group can form)
+    cfg.rules.loss_confirm_seconds = 0  # the month is scripted on an injected clock: no broker to wait for
     return cfg
 
 
