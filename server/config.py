@@ -10,6 +10,7 @@ from typing import Any, Literal
 from campusmon.config import ConfigError, load
 from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROOT
 
+from .metrics.settings import MetricsSettings, in_range
 from .topology import StaticTopology, Upstream
 
 
@@ -58,8 +59,14 @@ class StorageSettings:
     data_dir: Path = field(default_factory=default_data_dir)
     #: SQLAlchemy URL for devices, tickets and the register; empty: SQLite in data_dir
     database_url: str = ""
-    metrics_backend: Literal["sqlite"] = "sqlite"
+    #: "sqlite": metrics in data_dir/metrics.db only; "influx": raw samples also go to InfluxDB 2 or
+    #: VictoriaMetrics ([metrics.influx]); the embedded rollups serve the console's charts either way
+    metrics_backend: Literal["sqlite", "influx"] = "sqlite"
+    #: raw samples (every report) in the embedded store are kept this many days
     metrics_retention_days: int = 30
+
+    def validate(self) -> None:
+        in_range("storage.metrics_retention_days", self.metrics_retention_days, 1, 3650)
 
     @property
     def db_url(self) -> str:
@@ -456,9 +463,17 @@ class ServerConfig:
     topology: dict[str, CampusTopologySettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
     probes: ProbesSettings = field(default_factory=ProbesSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:
+        if self.metrics.rollup_retention_days < self.storage.metrics_retention_days:
+            raise ConfigError(
+                "metrics.rollup_retention_days must be at least storage.metrics_retention_days "
+                "(a chart would find raw data with no rollup)"
+            )
+        if self.storage.metrics_backend == "influx" and not self.metrics.influx.url:
+            raise ConfigError('storage.metrics_backend = "influx" needs metrics.influx.url')
         if self.probes.enabled:  # a wrong probe config stops the server at start, not later
             from campusmon.probes.inprocess import server_probe_config
 

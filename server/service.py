@@ -26,7 +26,8 @@ from .broker import ManagedBroker
 from .config import ServerConfig
 from .db import Database
 from .ingest import Ingestor
-from .metrics_store import SqliteMetricStore
+from .metrics import SqliteMetricStore, open_store
+from .metrics.jobs import MetricJobs
 from .notify import Dispatcher, Router
 from .topology import Topology
 
@@ -67,6 +68,8 @@ class Server:
         self.broker: ManagedBroker | None = None
         self.db: Database | None = None
         self.metrics: SqliteMetricStore | None = None
+        #: compaction, retention and (influx backend) the writer draining the spool
+        self.metric_jobs: MetricJobs | None = None
         self.ingestor: Ingestor | None = None
         self._queue: queue.Queue[_Incoming | None] = queue.Queue(maxsize=10_000)
         self._client: mqtt.Client | None = None
@@ -93,7 +96,9 @@ class Server:
             )
             self.broker.start()
         self.db = Database(cfg.storage.db_url)
-        self.metrics = SqliteMetricStore(cfg.storage.metrics_path)
+        self.metrics = open_store(cfg.storage, cfg.metrics)
+        self.metric_jobs = MetricJobs(self.metrics, cfg.metrics)
+        self.metric_jobs.start()
         self.dispatcher = Dispatcher(cfg.notify, self.db, ZoneInfo(cfg.schedule.timezone))
         self._router = Router(cfg.notify)
         self.ingestor = Ingestor(
@@ -159,6 +164,8 @@ class Server:
                 _log.warning("last-seen times not written at stop: %s", exc)
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.metric_jobs is not None:
+            self.metric_jobs.stop()
         if self.metrics is not None:
             self.metrics.close()
         if self.db is not None:
