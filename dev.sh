@@ -3,7 +3,7 @@
 #   bash dev.sh demo   install what is missing, then run the demo (campusmon demo)
 #   bash dev.sh test   install what is missing, then run lint, type checks and the whole test suite
 # Everything it installs: Debian packages that are missing (mosquitto, snmpd, postgresql,
-# openssl, python3-venv, fonts-wqy-microhei) and a virtualenv in .venv.
+# openssl, victoria-metrics, python3-venv, fonts-wqy-microhei) and a virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,6 +24,8 @@ system_deps() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v openssl >/dev/null || missing+=(openssl)
+  # the metrics backend tests and benchmarks (InfluxDB line protocol, PromQL dashboards)
+  command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
   # Chinese text on printed asset labels
   [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
   "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)

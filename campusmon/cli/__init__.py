@@ -9,7 +9,7 @@ import typer
 
 from campusmon import __version__
 
-from . import agent_cmd, assets_cmd, probe_cmd, server_cmd, tickets_cmd
+from . import agent_cmd, assets_cmd, metrics_cmd, probe_cmd, server_cmd, tickets_cmd
 
 app = typer.Typer(
     name="campusmon",
@@ -23,6 +23,7 @@ app.add_typer(server_cmd.app, name="server")
 app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(assets_cmd.app, name="assets")
 app.add_typer(probe_cmd.app, name="probe")
+app.add_typer(metrics_cmd.app, name="metrics")
 app.command("devices")(server_cmd.devices)
 app.command("demo")(server_cmd.demo)
 
@@ -59,6 +60,7 @@ EXTRA_FOR = {
     "qrcode": "server",
     "PIL": "server",
     "lxml": "server",
+    "influxdb_client": "server",
     "pysnmp": "probes",
     "pyasn1": "probes",
     "cryptography": "probes",

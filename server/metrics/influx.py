@@ -69,6 +69,8 @@ class InfluxMetricStore(SqliteMetricStore):
         self._spool_first = int(lo)
         self._spool_last = int(hi)
         self._spool_full = False
+        #: set by the writer: only then do the counters describe this process's writes
+        self.writing = False
 
     # -- the spool, written in the report's transaction ----------------------------------------------
     def _stored(self, cur: sqlite3.Cursor, report: Metrics, placement: Placement | None) -> None:
@@ -154,7 +156,7 @@ class InfluxMetricStore(SqliteMetricStore):
             spool_reports=int(n),
             spool_oldest=None if oldest is None else float(oldest),
             influx_url=self.influx.url,
-            counters=self.counters(),
+            counters=self.counters() if self.writing else None,
         )
 
     def close(self) -> None:
@@ -193,6 +195,7 @@ class InfluxWriter:
             ssl_ca_cert=str(cfg.ssl_ca_cert) if cfg.ssl_ca_cert else None,
         )
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        self.store.writing = True
         self._thread = threading.Thread(target=self._run, name="metrics-influx", daemon=True)
         self._thread.start()
 
