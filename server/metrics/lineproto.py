@@ -37,13 +37,13 @@ def number(value: float) -> str:
 def report_lines(report: Metrics, placement: Placement | None = None) -> list[str]:
     base = {"campus": report.campus, "device": report.device}
     if placement is not None:
-        for key, value in (
+        for name, where in (
             ("building", placement.building),
             ("room", placement.room),
             ("device_type", placement.device_type),
         ):
-            if value:
-                base[key] = value
+            if where:
+                base[name] = where
     ts = str(int(report.ts))
     lines: list[str] = []
     for group, data in report.metrics.items():

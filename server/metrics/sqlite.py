@@ -294,23 +294,22 @@ class SqliteMetricStore:
     def import_reports(self, reports: Iterable[Metrics], received: float | None = None) -> int:
         """Write reports of past hours straight into blocks and rollups (a bulk load: benchmarks, a
         restore); duplicates by (campus, device, seq) are skipped. Returns how many were new."""
-        by_hour: dict[tuple[int, int], list[tuple[Metrics, list[tuple[str, str, float]]]]] = {}
+        by_hour: dict[tuple[int, int], list[tuple[int, int, list[tuple[str, str, float]]]]] = {}
         received = self.clock() if received is None else received
         for rep in reports:
             with self._wlock:
                 dev = self._device_id(rep.campus, rep.device)
-            by_hour.setdefault((dev, int(rep.ts) // HOUR), []).append(
-                (rep, [r for g in rep.metrics.values() for r in flatten(g)])
-            )
+            flat = [r for g in rep.metrics.values() for r in flatten(g)]
+            by_hour.setdefault((dev, int(rep.ts) // HOUR), []).append((int(rep.ts), rep.seq, flat))
         new = 0
         for (dev, hour), items in sorted(by_hour.items()):
             rows = RawRows()
             keys: list[tuple[int, int, int, int]] = []
             with self._wlock:
-                for rep, flat in items:
+                for ts, seq, flat in items:
                     sids = self._series(dev, flat, hour)
-                    rows.add(int(rep.ts), rep.seq, sids, [v for _, _, v in flat])
-                    keys.append((dev, rep.seq, int(rep.ts), round(received) - int(rep.ts)))
+                    rows.add(ts, seq, sids, [v for _, _, v in flat])
+                    keys.append((dev, seq, ts, round(received) - ts))
             with self._mlock:
                 cur = self._m.cursor()
                 cur.execute("BEGIN IMMEDIATE")
@@ -648,13 +647,10 @@ class SqliteMetricStore:
             ).fetchone()
             blocks = self._hour_range(c, "blocks")
             rollups = self._hour_range(c, "rollups")
-            oldest_block = None
+            oldest_block = newest_block = None
             if blocks is not None:
-                (data,) = c.execute("SELECT data FROM blocks WHERE key=?", (blocks[0],)).fetchone()
-                try:
-                    oldest_block = float(decode_raw(data).ts[0])
-                except (CodecError, IndexError):
-                    oldest_block = float(key_hour(blocks[0]) * HOUR)
+                oldest_block = self._block_ts(c, blocks[0], 0)
+                newest_block = self._block_ts(c, blocks[1], -1)
         return StorageInfo(
             backend=self.backend,
             path=str(self.path),
@@ -665,13 +661,21 @@ class SqliteMetricStore:
             raw_samples=int(b_samples) + int(h_bytes) // 12,
             head_reports=int(h_reports),
             oldest_raw=_min(oldest_block, h_min),
-            newest_raw=_max(None if blocks is None else (key_hour(blocks[1]) + 1) * HOUR, h_max),
+            newest_raw=_max(newest_block, h_max),
             oldest_rollup=None if rollups is None else float(key_hour(rollups[0]) * HOUR),
             newest_rollup=None if rollups is None else float((key_hour(rollups[1]) + 1) * HOUR),
             raw_retention_days=self.raw_retention_days,
             rollup_retention_days=self.rollup_retention_days,
             rollup_step_seconds=ROLLUP_STEP,
         )
+
+    def _block_ts(self, c: sqlite3.Connection, key: int, index: int) -> float:
+        """The first (0) or last (-1) report time in a block."""
+        (data,) = c.execute("SELECT data FROM blocks WHERE key=?", (key,)).fetchone()
+        try:
+            return float(decode_raw(data).ts[index])
+        except (CodecError, IndexError):
+            return float(key_hour(key) * HOUR)
 
     def _hour_range(self, c: sqlite3.Connection, table: str) -> tuple[int, int] | None:
         """The keys of the oldest and the newest hour in `table` over all devices (seeks, no scan)."""
