@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bench.agent_report import AgentLikeDevice, school
 from campusmon.contract import Metrics
@@ -82,8 +83,9 @@ def cmd_size(args: argparse.Namespace) -> None:
     path = work / "metrics.db"
     store = SqliteMetricStore(path, clock=lambda: now)
     vm = VictoriaMetricsProcess(work / "vm").start()
-    client = InfluxDBClient(url=vm.url, token="", org="", enable_gzip=True, timeout=60_000)
-    api = client.write_api(write_options=SYNCHRONOUS)
+    # influxdb-client's annotations are partial (WritePrecision.S is a str, close() is untyped)
+    client: Any = InfluxDBClient(url=vm.url, token="", org="", enable_gzip=True, timeout=60_000)
+    api: Any = client.write_api(write_options=SYNCHRONOUS)
     batch: list[str] = []
     samples = reports = lines = 0
     t_record = t_vm = 0.0

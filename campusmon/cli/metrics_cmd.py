@@ -51,11 +51,14 @@ def parse_when(text: str, now: float, what: str) -> float:
 
 
 def open_metrics(cfg: ServerConfig) -> SqliteMetricStore:
-    from campusmon.server.metrics import open_store
+    from campusmon.server.metrics import SqliteMetricStore, open_store
 
     path = cfg.storage.metrics_path
     if not path.exists():
         typer.echo(f"error: no metric store at {path} (has the server run with this config?)", err=True)
+        raise typer.Exit(1)
+    if SqliteMetricStore.old_layout(path):
+        typer.echo(f"error: {path} has the old layout; the server moves it aside when it starts", err=True)
         raise typer.Exit(1)
     return open_store(cfg.storage, cfg.metrics)
 

@@ -74,7 +74,10 @@ class InfluxMetricStore(SqliteMetricStore):
 
     # -- the spool, written in the report's transaction ----------------------------------------------
     def _stored(self, cur: sqlite3.Cursor, report: Metrics, placement: Placement | None) -> None:
-        body = "\n".join(report_lines(report, placement)).encode()
+        lines = report_lines(report, placement)
+        if not lines:  # every collector unavailable: nothing to write
+            return
+        body = "\n".join(lines).encode()
         cur.execute("INSERT INTO spool (ts, data) VALUES (?, ?)", (int(report.ts), zlib.compress(body, 1)))
         last = int(cur.lastrowid or 0)
         first = self._spool_first

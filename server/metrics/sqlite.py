@@ -125,6 +125,15 @@ class SqliteMetricStore:
 
     backend = "sqlite"
 
+    @staticmethod
+    def old_layout(path: Path) -> bool:
+        """Is `path` a store of the old one-row-per-sample layout (moved aside when the server starts)?"""
+        if not path.exists():
+            return False
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return "samples" in tables and "meta" not in tables
+
     def __init__(
         self,
         path: Path,
@@ -595,12 +604,24 @@ class SqliteMetricStore:
                 for key, data in c.execute(
                     "SELECT key, data FROM rollups WHERE key BETWEEN ? AND ?", (lo, hi)
                 ):
-                    for buckets in decode_rollup(data, key_hour(key) * HOUR, wanted).values():
+                    try:
+                        decoded = decode_rollup(data, key_hour(key) * HOUR, wanted)
+                    except CodecError as exc:
+                        _log.error("metrics: rollup %s unreadable, left out of the chart: %s", key, exc)
+                        continue
+                    for buckets in decoded.values():
                         for bstart, b in buckets.items():
                             binner.bucket(bstart, b)
             else:
-                for (data,) in c.execute("SELECT data FROM blocks WHERE key BETWEEN ? AND ?", (lo, hi)):
-                    for ts, _sid, v in raw_series(data, wanted):
+                for key, data in c.execute(
+                    "SELECT key, data FROM blocks WHERE key BETWEEN ? AND ?", (lo, hi)
+                ):
+                    try:
+                        samples = raw_series(data, wanted)
+                    except CodecError as exc:
+                        _log.error("metrics: block %s unreadable, left out of the chart: %s", key, exc)
+                        continue
+                    for ts, _sid, v in samples:
                         binner.sample(ts, v)
             # the head: reports not compacted yet (the current hour, late arrivals)
             for ts, data in c.execute(

@@ -212,6 +212,12 @@ def test_a_store_in_the_old_layout_is_moved_aside(tmp_path: Path) -> None:
             "CREATE TABLE samples (campus TEXT, device TEXT, ts REAL, name TEXT, labels TEXT, value REAL)"
         )
         c.execute("INSERT INTO samples VALUES ('main', 'pc-1', 1.0, 'x', '', 1.0)")
+    # a read-only command leaves it alone
+    cfg = tmp_path / "server.toml"
+    cfg.write_text(f'[storage]\ndata_dir = "{tmp_path}"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["metrics", "storage", "--config", str(cfg)])
+    assert result.exit_code == 1 and "old layout" in result.output
+    assert SqliteMetricStore.old_layout(path)
     store = SqliteMetricStore(path)
     assert store.storage_info().reports == 0
     store.close()
