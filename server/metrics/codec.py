@@ -113,8 +113,9 @@ def scaled(values: Sequence[float], k: int) -> list[int] | None:
     return ints
 
 
-def put_values(out: bytearray, values: Sequence[float]) -> None:
-    k = decimal_scale(values)
+def put_values(out: bytearray, values: Sequence[float], scale: int | None = -1) -> None:
+    """`scale`: the column's `decimal_scale` when the caller knows it already (-1: find it)."""
+    k = decimal_scale(values) if scale == -1 else scale
     ints = scaled(values, k) if k is not None else None
     if k is not None and ints is not None:
         out.append(k)
@@ -261,7 +262,8 @@ class RawRows:
         return out
 
 
-def encode_raw(rows: RawRows, level: int = 6) -> bytes:
+def encode_raw(rows: RawRows, level: int = 6, scales: dict[int, int | None] | None = None) -> bytes:
+    """`scales`: each series' `decimal_scale`, when the caller has it."""
     rows = rows.sorted()
     out = bytearray([_RAW_VERSION])
     n = len(rows.ts)
@@ -273,7 +275,7 @@ def encode_raw(rows: RawRows, level: int = 6) -> bytes:
         present, values = rows.columns[sid]
         payload = bytearray()
         _put_mask(payload, present, n)
-        put_values(payload, values)
+        put_values(payload, values, -1 if scales is None else scales.get(sid, -1))
         parts.append((sid, bytes(payload)))
     _directory(out, parts)
     return zlib.compress(bytes(out), level)
@@ -352,9 +354,11 @@ class Bucket:
         self.high = max(self.high, value)
 
 
-def rollup_buckets(ts: Sequence[int], values: Sequence[float], step: int) -> dict[int, Bucket]:
+def rollup_buckets(
+    ts: Sequence[int], values: Sequence[float], step: int, scale: int | None = -1
+) -> dict[int, Bucket]:
     """bucket start -> count, sum, min, max of one series; sums are exact for decimal values."""
-    k = decimal_scale(values)
+    k = decimal_scale(values) if scale == -1 else scale
     ints = scaled(values, k) if k is not None else None
     groups: dict[int, list[int]] = {}
     for i, t in enumerate(ts):

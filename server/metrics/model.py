@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Final, Literal, Protocol
 
 from campusmon.contract import Group, Metrics
@@ -150,12 +151,18 @@ def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
     return key[:brace], parse_labels(key[brace + 1 : -1])
 
 
+@lru_cache(maxsize=65536)
+def _labels_text(pairs: tuple[tuple[str, str], ...]) -> str:
+    return format_labels(dict(pairs))
+
+
 def flatten(group: Group) -> list[tuple[str, str, float]]:
     """(metric name, labels as `format_labels`, value) of one metric group: string values are labels,
     numbers and booleans are metrics; None is no sample."""
     rows: list[tuple[str, str, float]] = []
     for inst in [group] if isinstance(group, dict) else group:
-        labels = format_labels({k: v for k, v in inst.items() if isinstance(v, str)})
+        # the same label sets come in every report: their text is formatted once
+        labels = _labels_text(tuple((k, v) for k, v in inst.items() if isinstance(v, str)))
         for key, value in inst.items():
             if isinstance(value, bool):
                 rows.append((key, labels, 1.0 if value else 0.0))

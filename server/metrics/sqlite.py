@@ -38,6 +38,7 @@ from .codec import (
     Bucket,
     CodecError,
     RawRows,
+    decimal_scale,
     decode_raw,
     decode_rollup,
     encode_raw,
@@ -61,6 +62,9 @@ _HOUR_MASK: Final = (1 << _HOUR_BITS) - 1
 _DAY: Final = 86400
 #: seconds between retention passes over every device (sooner while a pass leaves rows behind)
 PRUNE_EVERY: Final = 60.0
+#: free pages kept for reuse rather than returned to the file system: 10% of the file, at least 4 MiB
+VACUUM_RESERVE: Final = 0.10
+VACUUM_RESERVE_PAGES: Final = 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -124,6 +128,8 @@ class SqliteMetricStore:
     """The default metric store; good for one school on one server (and, for charts, for every backend)."""
 
     backend = "sqlite"
+    #: free pages always kept for reuse (besides 10% of the file)
+    vacuum_reserve_pages = VACUUM_RESERVE_PAGES
 
     @staticmethod
     def old_layout(path: Path) -> bool:
@@ -323,10 +329,15 @@ class SqliteMetricStore:
                 cur = self._m.cursor()
                 cur.execute("BEGIN IMMEDIATE")
                 try:
-                    fresh = RawRows()
+                    new_rows = []
                     for i, key in enumerate(keys):
                         cur.execute(_INSERT_REPORT, key)
                         if cur.rowcount:
+                            new_rows.append(i)
+                    fresh = rows
+                    if len(new_rows) < len(keys):  # some were stored before: only the others
+                        fresh = RawRows()
+                        for i in new_rows:
                             _copy_row(rows, i, fresh)
                     if fresh.ts:
                         new += len(fresh.ts)
@@ -375,8 +386,8 @@ class SqliteMetricStore:
             if int(now) // HOUR != self._gc_hour and not more:
                 pruned += self._gc_series(rollup_cut // HOUR)
                 self._gc_hour = int(now) // HOUR
-            pages = self._vacuum(deadline)
-        return MaintenanceStep(compacted, pruned, pages, more)
+            pages, left = self._vacuum(deadline)
+        return MaintenanceStep(compacted, pruned, pages, more or left)
 
     def _compact(self, dev: int, hour: int) -> None:
         """Move one hour of a device's head into its block and rollup (merging an existing block)."""
@@ -420,13 +431,14 @@ class SqliteMetricStore:
         rows = rows.sorted()
         if not rows.ts:
             return
+        scales = {sid: decimal_scale(values) for sid, (_, values) in rows.columns.items()}
         cur.execute(
             "INSERT OR REPLACE INTO blocks (key, reports, samples, data) VALUES (?, ?, ?, ?)",
-            (key, len(rows.ts), rows.samples, encode_raw(rows)),
+            (key, len(rows.ts), rows.samples, encode_raw(rows, scales=scales)),
         )
         series: dict[int, dict[int, Bucket]] = {}
         for sid, (present, values) in rows.columns.items():
-            series[sid] = rollup_buckets([rows.ts[i] for i in present], values, ROLLUP_STEP)
+            series[sid] = rollup_buckets([rows.ts[i] for i in present], values, ROLLUP_STEP, scales[sid])
         cur.execute(
             "INSERT OR REPLACE INTO rollups (key, data) VALUES (?, ?)",
             (key, encode_rollup(hour * HOUR, ROLLUP_STEP, series)),
@@ -483,17 +495,20 @@ class SqliteMetricStore:
                 self._series_ids.pop((dev, name, labels), None)
         return len(gone)
 
-    def _vacuum(self, deadline: float) -> int:
-        """Give free pages back to the file system, a few hundred at a time."""
+    def _vacuum(self, deadline: float) -> tuple[int, bool]:
+        """Give free pages beyond a reserve back to the file system, a few hundred at a time; the
+        reserve (10% of the file) is what the next hours of reports reuse anyway. (pages, more left)"""
         (free,) = self._m.execute("PRAGMA freelist_count").fetchone()
+        (total,) = self._m.execute("PRAGMA page_count").fetchone()
+        excess = free - max(self.vacuum_reserve_pages, int(total * VACUUM_RESERVE))
         done = 0
-        while free > 0 and time.monotonic() < deadline:
-            step = min(free, 256)
+        while excess > 0 and time.monotonic() < deadline:
+            step = min(excess, 256)
             # one page per step of the statement: executescript runs it to the end, execute() would not
             self._m.executescript(f"PRAGMA incremental_vacuum({step});")
             done += step
-            free -= step
-        return done
+            excess -= step
+        return done, excess > 0
 
     # -- reading ----------------------------------------------------------------------------------
     @contextmanager
