@@ -145,11 +145,16 @@ def main() -> None:
         "--shape", choices=("agent", "small"), default="agent", help="65-sample or 18-sample reports"
     )
     ap.add_argument("--backend", choices=("sqlite", "influx"), default="sqlite")
+    ap.add_argument(
+        "--server-src", type=Path, help="run the server from this checkout (A/B against another version)"
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="campusmon-bench-"))
     port = free_port()
     env = dict(os.environ, CAMPUSMON_BROKER__PORT=str(port), CAMPUSMON_STORAGE__DATA_DIR=str(work))
+    if args.server_src is not None:
+        env["PYTHONPATH"] = str(args.server_src.resolve())
     vm = None
     if args.backend == "influx":
         from tests.support.victoriametrics import VictoriaMetricsProcess

@@ -107,10 +107,12 @@ class InfluxMetricStore(SqliteMetricStore):
         with self._clock_lock:
             return max(0, self._spool_last - self._spool_first + 1)
 
-    def spool_read(self, max_lines: int) -> list[tuple[int, bytes]]:
-        """The oldest spooled reports, up to `max_lines` lines (at least one report)."""
+    def spool_read(self, max_lines: int) -> tuple[list[tuple[int, bytes]], bool]:
+        """The oldest spooled reports, up to `max_lines` lines (at least one report), and whether
+        more are waiting behind them."""
         out: list[tuple[int, bytes]] = []
         lines = 0
+        more = False
         with self._slock:
             self._check_open()
             rows = self._s.execute(
@@ -120,10 +122,11 @@ class InfluxMetricStore(SqliteMetricStore):
             body = zlib.decompress(data)
             n = body.count(b"\n") + 1
             if out and lines + n > max_lines:
+                more = True
                 break
             out.append((int(rid), body))
             lines += n
-        return out
+        return out, more or len(rows) == max(1, max_lines // 8)
 
     def spool_done(self, upto: int, lines: int, reports: int, *, written: bool = True) -> None:
         """Remove reports up to id `upto` (the database has them, or refused them for good)."""
@@ -212,7 +215,7 @@ class InfluxWriter:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                batch = self.store.spool_read(self._batch)
+                batch, more = self.store.spool_read(self._batch)
             except sqlite3.Error as exc:
                 self._fail(f"spool unreadable: {exc}")
                 continue
@@ -229,7 +232,7 @@ class InfluxWriter:
                     self._fail(f"spool not updated: {exc}")
                     continue
                 self._recovered()
-                if lines < self._batch:
+                if not more:  # a partly filled batch: wait for more reports
                     self._stop.wait(self.cfg.flush_interval_seconds)
             elif outcome == "too_large" and len(batch) > 1:
                 self._batch = max(1, self._batch // 2)
