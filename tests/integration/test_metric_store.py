@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from bench.agent_report import AgentLikeDevice
 from campusmon.cli import app
 from campusmon.contract import Metrics
-from campusmon.server.metrics import MetricStoreError, SqliteMetricStore
+from campusmon.server.metrics import MetricStore, MetricStoreError, SqliteMetricStore
 from campusmon.server.metrics.jobs import MaintenanceJob
 
 DAY = 86400
@@ -48,7 +48,8 @@ def compact_all(store: SqliteMetricStore, now: float) -> None:
 
 
 def test_record_is_idempotent_and_latest_is_the_newest_report(tmp_path: Path) -> None:
-    store = SqliteMetricStore(tmp_path / "m" / "metrics.db", clock=lambda: T0 + 3600)
+    store: MetricStore = SqliteMetricStore(tmp_path / "m" / "metrics.db", clock=lambda: T0 + 3600)
+    assert isinstance(store, SqliteMetricStore)
     assert store.record(report("pc-1", 2, T0 + 60, 20.0), received=T0 + 61)
     assert store.record(report("pc-1", 1, T0 + 30, 10.0), received=T0 + 62)  # a replay, older
     assert not store.record(report("pc-1", 2, T0 + 60, 99.0))  # a redelivery
