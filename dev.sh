@@ -3,7 +3,8 @@
 #   bash dev.sh demo   install what is missing, then run the demo (campusmon demo)
 #   bash dev.sh test   install what is missing, then run lint, type checks and the whole test suite
 # Everything it installs: Debian packages that are missing (mosquitto, snmpd, postgresql,
-# openssl, victoria-metrics, python3-venv, fonts-wqy-microhei) and a virtualenv in .venv.
+# openssl, victoria-metrics, python3-venv, fonts-wqy-microhei, chromium, chromium-driver) and a
+# virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,8 +27,13 @@ system_deps() {
   command -v openssl >/dev/null || missing+=(openssl)
   # the metrics backend tests and benchmarks (InfluxDB line protocol, PromQL dashboards)
   command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
-  # Chinese text on printed asset labels
+  # pdftoppm/pdftotext: the monthly report's PDF is checked page by page in the tests
+  command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+  # Chinese text on printed asset labels and in the monthly report
   [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  # the web console's acceptance tests drive Debian's headless Chromium (no browser download)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
   "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"

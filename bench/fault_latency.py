@@ -67,7 +67,10 @@ class Receiver:
 
 
 def host_devices(port: int, keepalive: int, names: list[str]) -> None:
-    """Child process: one MQTT client per device, each `online` with a `lost` will; then idle."""
+    """Child process: one MQTT client per device, each `online` with a `lost` will; then idle.
+
+    They log in as the campus's probe runner (BENCH_MQTT_USERNAME/PASSWORD): a user that may write every
+    device topic of campus `bench` on the managed broker, which admits no anonymous client."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -76,6 +79,7 @@ def host_devices(port: int, keepalive: int, names: list[str]) -> None:
     clients = []
     for name in names:
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{name}", protocol=mqtt.MQTTv5)
+        c.username_pw_set(os.environ["BENCH_MQTT_USERNAME"], os.environ["BENCH_MQTT_PASSWORD"])
         lost = Status(campus="bench", device=name, ts=time.time(), state="lost", interval=30)
         c.will_set(topic("bench", name, "status"), encode(lost), qos=1, retain=True)
         c.connect("127.0.0.1", port, keepalive=keepalive)
@@ -129,6 +133,9 @@ def run_mode(mode: str, faults: int, per_proc: int, keepalive: int, spacing: flo
     cfg.log_level = "warning"
     server = Server(cfg)
     server.start()
+    assert server.broker is not None
+    login = server.broker.users.probe_login("bench")
+    env = dict(os.environ, BENCH_MQTT_USERNAME=login.username, BENCH_MQTT_PASSWORD=login.password)
     procs: list[tuple[subprocess.Popen[bytes], list[str]]] = []
     try:
         for p in range(faults // per_proc):
@@ -137,6 +144,7 @@ def run_mode(mode: str, faults: int, per_proc: int, keepalive: int, spacing: flo
                 [sys.executable, "-m", "bench.fault_latency", "--child", str(port), str(keepalive), *names],
                 stdout=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
             procs.append((child, names))
         for child, _ in procs:

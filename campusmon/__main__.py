@@ -1,6 +1,6 @@
 """`python -m campusmon` is the `campusmon` command.
 
-`agent run|once` skip the CLI framework so the agent stays small (see agent/main.py).
+`agent run|once` skip the CLI framework so the agent stays small (see agent/campusmon/agent/main.py).
 """
 
 import sys

@@ -1,7 +1,9 @@
 """Strict TOML configuration into typed dataclasses, shared by agent, server and probe runner.
 
 Every key is checked: an unknown key is an error with a "did you mean" hint, a wrong type names the
-key and the type it wants. `CAMPUSMON_<SECTION>__<KEY>` environment variables override the file.
+key and the type it wants, a number outside its range names the range. Ranges are declared on the
+field's type (`port: Annotated[int, Range(1, 65535)] = 1883`) and checked here, in one place.
+`CAMPUSMON_<SECTION>__<KEY>` environment variables override the file.
 Standard library only, so the agent can use it.
 """
 
@@ -9,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 T = TypeVar("T")
 ENV_PREFIX = "CAMPUSMON_"
@@ -23,6 +26,38 @@ ENV_PREFIX = "CAMPUSMON_"
 
 class ConfigError(ValueError):
     """A configuration problem a person can fix; the message says where and how."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Range:
+    """The values a numeric key may take (both ends included); NaN and infinities never fit."""
+
+    lo: float
+    hi: float
+    unit: str = ""
+
+    def __str__(self) -> str:
+        return f"{_num(self.lo)}..{_num(self.hi)}" + (f" {self.unit}" if self.unit else "")
+
+    def check(self, value: float, where: str) -> None:
+        if not (math.isfinite(value) and self.lo <= value <= self.hi):
+            raise ConfigError(f"{where}: {value!r} is out of range {self}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e12 else f"{x:g}"
+
+
+#: common ranges
+TCP_PORT = Range(1, 65535)
+SECONDS_IN_DAY = Range(1, 86400, "seconds")
+
+
+def range_of(tp: Any) -> Range | None:
+    """The Range declared on an annotated type (`Annotated[int, Range(…)]`), if any."""
+    if typing.get_origin(tp) is Annotated:
+        return next((m for m in tp.__metadata__ if isinstance(m, Range)), None)
+    return None
 
 
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
@@ -42,6 +77,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a TOML file (byte {exc.start} is not UTF-8 text; is this the right file?)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
 
@@ -55,6 +94,12 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     args = typing.get_args(tp)
     if tp is Any:
         return value
+    if origin is Annotated:
+        converted = _convert(args[0], value, where)
+        limits = range_of(tp)
+        if limits is not None:
+            limits.check(converted, where)
+        return converted
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -114,7 +159,7 @@ def build(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     """Build dataclass `cls` from `data`, rejecting unknown keys and wrong types."""
     if not dataclasses.is_dataclass(cls):  # pragma: no cover - programming error
         raise TypeError(f"{cls} is not a dataclass")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
@@ -188,12 +233,16 @@ def load(
     *,
     environ: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    merge: typing.Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> T:
-    """Read `path` (or nothing), overlay the environment, validate into `cls`."""
+    """Read `path` (or nothing), overlay the environment, `merge` (e.g. shipped tables the file
+    extends key by key), validate into `cls`."""
     data: dict[str, Any] = dict(defaults or {})
     if path is not None:
         data.update(read_toml(path))
     data = apply_env(data, cls, environ)
+    if merge is not None:
+        data = merge(data)
     where = str(path) if path is not None else "config"
     try:
         return build(cls, data)

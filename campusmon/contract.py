@@ -5,32 +5,98 @@ Only the standard library and msgspec are used here so the agent stays light.
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 
 PROTOCOL_VERSION: Final = 1
 DEFAULT_ROOT: Final = "campusmon"
-ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+#: \Z, not $: "$" also matches before a trailing newline ("pc-1\n")
+ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}\Z"
 ID_RE: Final = re.compile(ID_PATTERN)
 KINDS: Final = ("status", "metrics", "inventory", "events")
 STATES: Final = ("online", "shutdown", "lost")
 #: Default cap on one message, compressed or not (an inventory with many USB devices stays far below).
 DEFAULT_MAX_PAYLOAD_BYTES: Final = 256 * 1024
 
+# -- bounds on every field (docs/protocol.md, "Bounds"); the server refuses what lies outside --------
+#: `seq`: 0 … 2^53 (a JSON number every language reads exactly)
+MAX_SEQ: Final = 2**53
+#: any number in a payload: |v| <= 2^53. Metrics are stored as doubles, exact for integers up to there;
+#: 1e308, 10^400, NaN and infinity are refused
+MAX_NUMBER: Final = 2**53
+#: `ts` before 2100-01-01 whatever the server's clock says (the server narrows it further: `ingest.ts_*`)
+MAX_TS: Final = 4_102_444_800.0
+#: objects and arrays nest at most this deep, counting the payload's own object as 1
+MAX_DEPTH: Final = 10
+#: string lengths: the database columns they end up in
+MAX_REASON: Final = 200  # devices.state_reason
+MAX_AGENT: Final = 100  # devices.agent
+MAX_LABEL: Final = 200  # a metric label becomes a ticket's subject (tickets.subject)
+MAX_NAME: Final = 128  # metric, group, inventory and data keys
+MAX_HASH: Final = 100  # reg_assets.inventory_hash
+MAX_TEXT: Final = 4096  # any other string in an inventory or an event's data
+MAX_MESSAGE: Final = 2000  # an event's message
+MAX_UNAVAILABLE: Final = 1000  # why a collector produced nothing
+#: collection sizes
+MAX_GROUPS: Final = 64  # metric groups in one report
+MAX_INSTANCES: Final = 4096  # objects in one metric group (cores, disks, switch ports)
+MAX_FIELDS: Final = 256  # labels + metrics in one object of a group
+MAX_ITEMS: Final = 10_000  # elements of any other array (a switch's forwarding table)
+MAX_KEYS: Final = 1000  # keys of any other object
+MAX_IDENTITY: Final = 32  # identity facts of an inventory
+MAX_IDENTITY_VALUE: Final = 1024  # `macs` lists every built-in NIC
+HASH_PATTERN: Final = r"^[a-z0-9]{1,16}:[0-9a-f]{16,80}$"
+IDENTITY_KEY_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
+
 Kind = Literal["status", "metrics", "inventory", "events"]
 State = Literal["online", "shutdown", "lost"]
 Severity = Literal["info", "warning", "critical"]
 
 Ident = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
-Timestamp = Annotated[float, msgspec.Meta(gt=0)]
+Timestamp = Annotated[float, msgspec.Meta(gt=0, lt=MAX_TS)]
 Scalar = float | int | str | bool | None
 #: A metric group is one flat object (a single instance: cpu, memory) or a list of objects (one per
 #: disk, NIC, ...): string values are labels, numeric values are metrics with units in their names.
 Group = dict[str, Scalar] | list[dict[str, Scalar]]
+
+
+_Int = Annotated[int, msgspec.Meta(ge=-MAX_NUMBER, le=MAX_NUMBER)]
+_Float = Annotated[float, msgspec.Meta(ge=-MAX_NUMBER, le=MAX_NUMBER)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+_Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+# what the decoder accepts: the public aliases above, every part bounded
+_Sample = _Int | _Float | Annotated[str, msgspec.Meta(max_length=MAX_LABEL)] | bool | None
+_Instance = Annotated[dict[_Name, _Sample], msgspec.Meta(max_length=MAX_FIELDS)]
+_Group = _Instance | Annotated[list[_Instance], msgspec.Meta(max_length=MAX_INSTANCES)]
+
+
+def _json_value(levels: int) -> Any:
+    """A JSON value with at most `levels` levels of objects/arrays, every leaf bounded: the decoder
+    refuses deeper nesting where it meets it, without descending any further."""
+    value: Any = _Int | _Float | _Text | bool | None
+    for _ in range(levels):
+        value = (
+            _Int
+            | _Float
+            | _Text
+            | bool
+            | None
+            | Annotated[list[value], msgspec.Meta(max_length=MAX_ITEMS)]
+            | Annotated[dict[_Name, value], msgspec.Meta(max_length=MAX_KEYS)]
+        )
+    return value
+
+
+if TYPE_CHECKING:
+    _Nested = Any
+else:
+    #: a value inside an object that is itself one level below the payload: MAX_DEPTH - 2 more levels
+    _Nested = _json_value(MAX_DEPTH - 2)
 
 
 class ContractError(ValueError):
@@ -44,6 +110,11 @@ class ContractError(ValueError):
         "bad_schema",
         "unknown_version",
         "device_mismatch",
+        "out_of_range",
+        "too_long",
+        "too_deep",
+        "bad_ts",
+        "bad_inventory",
     )
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -63,27 +134,39 @@ class Status(_Payload, kw_only=True):
     """Retained device status; `lost` is the MQTT will, so its `ts` is when the agent connected."""
 
     state: State
-    reason: str | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON)] | None = None
     interval: Annotated[int, msgspec.Meta(gt=0, le=86400)] | None = None
-    agent: str | None = None
+    agent: Annotated[str, msgspec.Meta(max_length=MAX_AGENT)] | None = None
+    #: a probe target's status: the id of the runner that observes it (its state follows the runner's)
+    via: Ident | None = None
 
 
 class Metrics(_Payload, kw_only=True):
     """One health report. `seq` is per device, monotonic, and survives restarts."""
 
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
     interval: Annotated[int, msgspec.Meta(gt=0, le=86400)]
-    metrics: dict[str, Group]
+    metrics: Annotated[dict[_Name, _Group], msgspec.Meta(max_length=MAX_GROUPS)]
     #: collector name -> why it produced nothing this time (permission, missing sensor, ...)
-    unavailable: dict[str, str] = {}
+    unavailable: Annotated[
+        dict[_Name, Annotated[str, msgspec.Meta(max_length=MAX_UNAVAILABLE)]],
+        msgspec.Meta(max_length=MAX_GROUPS),
+    ] = {}
 
 
 class Inventory(_Payload, kw_only=True):
     """Hardware/software inventory; `hash` covers `inventory` so unchanged content is not resent."""
 
-    hash: str
-    identity: dict[str, str] = {}
-    inventory: dict[str, Any]
+    #: `<algorithm>:<hex digest>` of `inventory`, e.g. `sha256:9f2c…`
+    hash: Annotated[str, msgspec.Meta(max_length=MAX_HASH, pattern=HASH_PATTERN)]
+    identity: Annotated[
+        dict[
+            Annotated[str, msgspec.Meta(pattern=IDENTITY_KEY_PATTERN)],
+            Annotated[str, msgspec.Meta(max_length=MAX_IDENTITY_VALUE)],
+        ],
+        msgspec.Meta(max_length=MAX_IDENTITY),
+    ] = {}
+    inventory: Annotated[dict[_Name, _Nested], msgspec.Meta(max_length=MAX_KEYS)]
 
 
 class Event(_Payload, kw_only=True):
@@ -91,8 +174,8 @@ class Event(_Payload, kw_only=True):
 
     kind: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     severity: Severity = "info"
-    message: str = ""
-    data: dict[str, Any] = {}
+    message: Annotated[str, msgspec.Meta(max_length=MAX_MESSAGE)] = ""
+    data: Annotated[dict[_Name, _Nested], msgspec.Meta(max_length=MAX_KEYS)] = {}
 
 
 Payload = Status | Metrics | Inventory | Event
@@ -162,35 +245,197 @@ def _inflate(raw: bytes, max_bytes: int) -> bytes:
         raise ContractError("bad_encoding", f"zlib: {exc}") from exc
     if len(out) > max_bytes or inflater.unconsumed_tail:
         raise ContractError("oversized", f"inflates to more than {max_bytes} bytes")
+    if not inflater.eof:
+        raise ContractError("bad_encoding", "zlib: truncated stream (no end of stream, no checksum)")
+    if inflater.unused_data:
+        raise ContractError("bad_encoding", f"zlib: {len(inflater.unused_data)} bytes after the stream")
     return out
 
 
-def decode(topic_: Topic, raw: bytes, *, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Payload:
-    """Validate one message at the edge; every failure is a ContractError with a reason."""
-    if len(raw) > max_bytes:
-        raise ContractError("oversized", f"{len(raw)} bytes > {max_bytes}")
-    if raw[:1] == b"\x78":
-        raw = _inflate(raw, max_bytes)
+@dataclass(frozen=True, slots=True)
+class TsWindow:
+    """How far a payload's `ts` may lie from the receiver's clock (the server's `ingest.ts_*` keys).
+
+    Reports and events older than `max_age_seconds` are refused (the agent's buffer replays reports
+    up to its `buffer.max_age_hours`, so this must be larger); no payload may be more than
+    `max_ahead_seconds` in the future. Statuses and inventories are retained messages whose `ts` may
+    be as old as the connection that sent them: only the future bound applies to them."""
+
+    now: float
+    max_age_seconds: float
+    max_ahead_seconds: float
+
+
+_NUMBER_BOUND = re.compile(r"^Expected `(int|float)` [<>]=? |^Number out of range")
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: keep only brackets, objects' as arrays' (nesting is all that counts here)
+_BRACKETS_ONLY = (bytes.maketrans(b"{}", b"[]"), bytes(set(range(256)) - set(b"[]{}")))
+
+
+def nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether JSON text nests objects/arrays more than `limit` deep, without parsing (no recursion):
+    strings are dropped, then each pass removes every innermost pair; what survives `limit` passes
+    was deeper. A few linear passes in C, so cheap even for 256 KiB of brackets."""
+    text = _STRING.sub(b"", raw).translate(*_BRACKETS_ONLY)
+    if len(text) <= 2 * limit:
+        return False
+    for _ in range(limit):
+        shorter = text.replace(b"[]", b"")
+        if len(shorter) == len(text):
+            return False  # nothing left, or brackets that do not pair up (not JSON: another reason)
+        text = shorter
+    return bool(text)
+
+
+def _schema_reason(message: str) -> str:
+    """Name what a msgspec validation error says about the payload: a countable reason."""
+    if message.endswith(" - at `$.ts`"):
+        return "bad_ts"
+    if _NUMBER_BOUND.match(message):
+        return "out_of_range"
+    if " of length <= " in message:
+        return "too_long"
+    return "bad_schema"
+
+
+def _check_version(raw: bytes) -> None:
+    """Why a payload failed, when that is its JSON or its protocol version (these come first)."""
     try:
         version = _VERSION_DECODER.decode(raw).v
     except msgspec.ValidationError as exc:
         raise ContractError("bad_schema", f"not a JSON object: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ContractError("bad_json", str(exc)) from exc
+    except RecursionError as exc:  # skipping an unknown field nested thousands deep
+        raise ContractError("too_deep", f"nested more than {MAX_DEPTH} levels") from exc
     if version is None:
         raise ContractError("bad_schema", "Object missing required field `v`")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ContractError("unknown_version", f"v={version!r}, this server speaks v{PROTOCOL_VERSION}")
+
+
+#: inventory keys the register reads, and the JSON type each must have when present
+_INVENTORY_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "hostname": (str,),
+    "sys_name": (str,),
+    "sys_descr": (str,),
+    "sys_object_id": (str,),
+    "type": (str,),
+    "serial": (str,),
+    "model": (str,),
+    "vendor": (str,),
+    "manufacturer": (str,),
+    "firmware": (str,),
+    "os": (str, dict),
+    "cpu": (dict,),
+    "memory": (dict,),
+    "smbios": (dict,),
+    "disks": (list,),
+    "nics": (list,),
+    "monitors": (list,),
+    "usb": (list,),
+    "entities": (list,),
+    "ports": (list,),
+    "fdb": (list,),
+}
+#: what names the machine: an agent's hostname, an SNMP device's system name/description, hardware
+_IDENTIFYING: Final = ("hostname", "sys_name", "sys_descr", "serial", "smbios", "nics")
+_IDENTITY_FACTS: Final = ("smbios_uuid", "board_serial", "system_serial", "serial", "macs", "mac")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def inventory_problem(inv: Inventory) -> str | None:
+    """Why an inventory cannot be registered (it would make a nameless or garbage asset), or None."""
+    data = inv.inventory
+    for key, types in _INVENTORY_TYPES.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"inventory.{key} is not a {' or '.join(t.__name__ for t in types)}"
+        if isinstance(value, list) and not all(isinstance(v, dict) for v in value):
+            return f"inventory.{key} must be a list of objects"
+    hostname = data.get("hostname")
+    if isinstance(hostname, str) and (len(hostname) > 255 or _CONTROL.search(hostname)):
+        return "inventory.hostname is not a host name (too long or control characters)"
+    named = any(data.get(k) not in (None, "", {}, []) for k in _IDENTIFYING)
+    facts = any(str(inv.identity.get(k, "")).strip() for k in _IDENTITY_FACTS)
+    if not (named or facts):
+        return (
+            "says nothing about which machine it is (no hostname, sys_name, sys_descr, serial, "
+            "smbios, nics, nor an identity fact)"
+        )
+    return None
+
+
+def decode(
+    topic_: Topic,
+    raw: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    window: TsWindow | None = None,
+) -> Payload:
+    """Validate one message at the edge; every failure is a ContractError with a reason."""
+    if len(raw) > max_bytes:
+        raise ContractError("oversized", f"{len(raw)} bytes > {max_bytes}")
+    if raw[:1] == b"\x78":
+        raw = _inflate(raw, max_bytes)
     try:
         payload = _DECODERS[topic_.kind].decode(raw)
-    except msgspec.DecodeError as exc:  # ValidationError included: the JSON itself already parsed
-        raise ContractError("bad_schema", str(exc)) from exc
+    except msgspec.ValidationError as exc:
+        # the decoder's types stop at MAX_DEPTH; tell that apart from other schema errors (only
+        # rejected payloads pay for the scan), then a wrong version or no object at all
+        if nested_deeper_than(raw, MAX_DEPTH):
+            raise ContractError("too_deep", f"nested more than {MAX_DEPTH} levels") from exc
+        _check_version(raw)
+        raise ContractError(_schema_reason(str(exc)), str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise ContractError("bad_json", str(exc)) from exc
+    except RecursionError as exc:  # cannot happen with the bounded types; never let it out anyway
+        raise ContractError("too_deep", f"nested more than {MAX_DEPTH} levels") from exc
     if payload.device != topic_.device or payload.campus != topic_.campus:
         raise ContractError(
             "device_mismatch",
             f"payload says {payload.campus}/{payload.device}, topic says {topic_.campus}/{topic_.device}",
         )
+    if window is not None:
+        ahead = payload.ts - window.now
+        if ahead > window.max_ahead_seconds:
+            raise ContractError(
+                "bad_ts", f"ts is {ahead:.0f} s ahead of the server's clock (is the device's clock wrong?)"
+            )
+        age = -ahead
+        if isinstance(payload, Metrics | Event) and age > window.max_age_seconds:
+            raise ContractError(
+                "bad_ts", f"ts is {age / 86400:.1f} days old, more than {window.max_age_seconds / 86400:g}"
+            )
+    if isinstance(payload, Inventory) and (problem := inventory_problem(payload)) is not None:
+        raise ContractError("bad_inventory", problem)
     return payload
+
+
+def _in_bounds(value: Scalar) -> Scalar | None:
+    if isinstance(value, str):
+        return value[:MAX_LABEL]
+    if isinstance(value, bool) or value is None:
+        return value
+    if math.isfinite(value) and abs(value) <= MAX_NUMBER:
+        return value
+    return None
+
+
+def bounded(groups: dict[str, Group]) -> dict[str, Group]:
+    """Metric groups as a producer (probe runner, simulator) must send them: labels cut to MAX_LABEL,
+    a number that is not finite or beyond ±MAX_NUMBER left out (the server would refuse the report)."""
+    out: dict[str, Group] = {}
+    for name, group in groups.items():
+        instances = [group] if isinstance(group, dict) else group
+        kept = [
+            {k: b for k, v in inst.items() if (b := _in_bounds(v)) is not None or v is None}
+            for inst in instances[:MAX_INSTANCES]
+        ]
+        out[name] = kept[0] if isinstance(group, dict) else kept
+    return out
 
 
 def flatten(group_name: str, group: Group) -> list[tuple[str, str, float]]:

@@ -9,7 +9,18 @@ import typer
 
 from campusmon import __version__
 
-from . import agent_cmd, assets_cmd, metrics_cmd, probe_cmd, server_cmd, tickets_cmd
+from . import (
+    agent_cmd,
+    assets_cmd,
+    credentials_cmd,
+    inspections_cmd,
+    metrics_cmd,
+    probe_cmd,
+    report_cmd,
+    server_cmd,
+    tickets_cmd,
+    users_cmd,
+)
 
 app = typer.Typer(
     name="campusmon",
@@ -19,11 +30,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(agent_cmd.app, name="agent")
+server_cmd.app.add_typer(credentials_cmd.app, name="credentials")
 app.add_typer(server_cmd.app, name="server")
 app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(assets_cmd.app, name="assets")
 app.add_typer(probe_cmd.app, name="probe")
 app.add_typer(metrics_cmd.app, name="metrics")
+app.add_typer(inspections_cmd.app, name="inspections")
+app.add_typer(report_cmd.app, name="report")
+app.add_typer(users_cmd.app, name="users")
 app.command("devices")(server_cmd.devices)
 app.command("demo")(server_cmd.demo)
 
@@ -61,6 +76,15 @@ EXTRA_FOR = {
     "PIL": "server",
     "lxml": "server",
     "influxdb_client": "server",
+    "matplotlib": "server",
+    "fastapi": "server",
+    "starlette": "server",
+    "uvicorn": "server",
+    "jinja2": "server",
+    "argon2": "server",
+    "itsdangerous": "server",
+    "prometheus_client": "server",
+    "multipart": "server",
     "pysnmp": "probes",
     "pyasn1": "probes",
     "cryptography": "probes",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .server_cmd import ConfigOpt, JsonOpt, open_db
+from .server_cmd import ConfigOpt, JsonOpt, load_config, open_db
 
 if TYPE_CHECKING:
     from campusmon.server.register.models import Asset
@@ -204,9 +204,11 @@ def list_assets(
     if as_json:
         typer.echo(json.dumps([record_json(a) for a in assets], ensure_ascii=False, indent=2))
     elif as_csv:
+        from campusmon.server.register.formulas import neutralise
+
         writer = csv.writer(sys.stdout)
         writer.writerow(LIST_COLUMNS)
-        writer.writerows(list_row(a) for a in assets)
+        writer.writerows([neutralise(c) for c in list_row(a)] for a in assets)
     else:
         from rich.console import Console
         from rich.table import Table
@@ -422,6 +424,7 @@ def import_file(
             "unchanged": report.unchanged,
             "errors": [{"line": e.line, "reason": e.reason} for e in report.errors],
             "warnings": report.warnings,
+            "other_rows": [{"line": n, "category": w} for n, w in report.other_rows],
         }
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
     else:
@@ -441,8 +444,9 @@ def import_file(
 
 @app.command("export")
 def export(
-    out: Path = typer.Option(..., "--out", "-o", help="File to write."),
+    out: Path = typer.Option(..., "--out", "-o", help="File to write (a new file; --force to replace one)."),
     fmt: str = typer.Option("", "--format", help="csv or xlsx (default: from the file name)."),
+    force: bool = typer.Option(False, "--force", help="Replace the file if it exists."),
     lang: str = typer.Option("en", "--lang", help="Header language: en or zh."),
     config: Path | None = ConfigOpt,
     campus: str | None = CampusOpt,
@@ -456,6 +460,8 @@ def export(
     """Export assets as CSV (UTF-8) or XLSX; `assets import` reads both back."""
     from campusmon.server.register.spreadsheet import export_csv, export_records, export_xlsx
 
+    from .output import OutputError, write_output
+
     kind = (fmt or out.suffix.lstrip(".")).lower()
     if kind not in ("csv", "xlsx"):
         raise fail(f"--format must be csv or xlsx, not {kind!r}", 2)
@@ -465,7 +471,10 @@ def export(
     with register(config) as reg:
         records = export_records(reg, flt)
     writer = export_xlsx if kind == "xlsx" else export_csv
-    n = writer(records, out, "zh" if lang == "zh" else "en")
+    try:
+        n = write_output(out, lambda fh: writer(records, fh, "zh" if lang == "zh" else "en"), force=force)
+    except OutputError as exc:
+        raise fail(str(exc)) from None
     typer.echo(f"{n} assets written to {out}")
 
 
@@ -568,12 +577,44 @@ def labels(
     search: str | None = SearchOpt,
     warranty_before: str | None = WarrantyOpt,
     font: str | None = typer.Option(None, "--font", help="A TTF/TTC font with Chinese glyphs."),
+    rooms: bool = typer.Option(
+        False, "--rooms", help="One label per room instead: its QR code opens the teacher fault report."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="The console's address for --rooms (default: [http] public_url)."
+    ),
 ) -> None:
-    """Printable asset-tag labels with a QR code (tag, name, room), 3 × 7 per A4 sheet."""
+    """Printable asset-tag labels with a QR code (tag, name, room), 3 × 7 per A4 sheet; with --rooms,
+    one label per room whose QR code opens the teacher's fault report (/r/<room token>)."""
     from campusmon.server.register.labels import Label, write_labels
 
     if out.suffix.lower() not in (".pdf", ".png"):
         raise fail("--out must end in .pdf or .png", 2)
+    if rooms:
+        from campusmon.server.services.assets import AssetService
+
+        cfg = load_config(config)
+        url = base_url or cfg.http.public_url
+        if not url.startswith(("http://", "https://")):
+            raise fail("--rooms needs the console's address: --base-url https://… or [http] public_url", 2)
+        with register(config) as reg:
+            tokens = AssetService(reg.db).room_tokens()
+        room_labels = [
+            Label(
+                f"{r.building} {r.room}",
+                "扫码报修 Report a fault",
+                r.campus,
+                qr=f"{url.rstrip('/')}/r/{token}",
+            )
+            for r, token in tokens
+        ]
+        if not room_labels:
+            raise fail("no room in the register")
+        files = write_labels(room_labels, out, font)
+        typer.echo(
+            f"{len(room_labels)} room labels on {len(files)} page(s): {', '.join(str(f) for f in files)}"
+        )
+        return
     flt = make_filter(campus, building, room, type_, status, search, warranty_before)
     with register(config) as reg:
         assets = reg.list_assets(flt)
@@ -648,6 +689,14 @@ def split(ref: str = typer.Argument(..., metavar="ID|TAG"), config: Path | None 
     typer.echo(f"reporting device of {ref} is now asset #{new_id}")
 
 
+def _rooms_config(ctx: typer.Context, config: Path | None) -> Path | None:
+    """`assets rooms --config X add …` means X too: the subcommand's own --config, else the group's."""
+    if config is not None or ctx.parent is None:
+        return config
+    parent = ctx.parent.params.get("config")
+    return Path(parent) if parent else None
+
+
 @rooms_app.callback()
 def rooms(ctx: typer.Context, config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """List rooms as CAMPUS/BUILDING/ROOM."""
@@ -664,29 +713,34 @@ def rooms(ctx: typer.Context, config: Path | None = ConfigOpt, as_json: bool = J
 
 @rooms_app.command("add")
 def rooms_add(
-    path: str = typer.Argument(..., metavar="CAMPUS/BUILDING/ROOM"), config: Path | None = ConfigOpt
+    ctx: typer.Context,
+    path: str = typer.Argument(..., metavar="CAMPUS/BUILDING/ROOM"),
+    config: Path | None = ConfigOpt,
 ) -> None:
     """Add a room (and its campus and building when they are new)."""
-    with register(config) as reg:
+    with register(_rooms_config(ctx, config)) as reg:
         typer.echo(f"room {reg.add_room(path)}")
 
 
 @rooms_app.command("code")
 def rooms_code(
+    ctx: typer.Context,
     campus: str = typer.Argument(..., help="Campus name as in the register (校区)."),
     code: str = typer.Argument(..., help="The campus id its devices use in MQTT topics."),
     config: Path | None = ConfigOpt,
 ) -> None:
     """Link a campus to the id its devices report (e.g. 主校区 → main)."""
-    with register(config) as reg:
+    with register(_rooms_config(ctx, config)) as reg:
         moved = reg.set_campus_code(campus, code, actor())
     typer.echo(f"campus {campus} is {code} in topics" + (f"; {moved} asset(s) moved to it" if moved else ""))
 
 
 @rooms_app.command("campuses")
-def rooms_campuses(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
+def rooms_campuses(ctx: typer.Context, config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Campuses and the id their devices report."""
-    with register(config) as reg:
+    parent_json = bool(ctx.parent.params.get("as_json")) if ctx.parent is not None else False
+    as_json = as_json or parent_json
+    with register(_rooms_config(ctx, config)) as reg:
         rows = reg.campuses()
     if as_json:
         typer.echo(json.dumps([{"name": n, "code": c} for n, c in rows], ensure_ascii=False, indent=2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ def run(config: Path | None = ConfigOpt) -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     setup_logging(cfg.runner.log_level)
+    os.umask(0o077)  # sequence numbers and state are the runner's own
     try:
         run_forever(cfg)
     except OSError as exc:  # state directory not writable, and the like
@@ -96,7 +98,10 @@ def _show(result: ProbeResult, as_json: bool) -> None:
 
 
 def _check(probe: Any) -> ProbeResult:
-    result: ProbeResult = asyncio.run(probe.check())
+    """The check as the runner does it: `--timeout` bounds the whole of it, retries included."""
+    from campusmon.probes.registry import bounded_check
+
+    result: ProbeResult = asyncio.run(bounded_check(probe, probe.target))
     return result
 
 
@@ -123,6 +128,9 @@ def snmp(
     from campusmon.probes.snmp import SnmpProbe
 
     opts: dict[str, Any] = {
+        # two tries of one request fit in --timeout (the whole check is bounded by it as well)
+        "request_timeout": max(0.1, min(2.0, timeout / 2)),
+        "retries": 1,
         "version": "3" if v3 else "2c",
         "port": port,
         "community": community,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -38,11 +39,26 @@ def load_config(path: Path | None) -> ServerConfig:
         raise typer.Exit(2) from None
 
 
-def open_db(path: Path | None) -> Database:
-    from campusmon.server.db import Database
+def database(url: str) -> Database:
+    """The database, schema brought up to date (waiting while another process does that): a clear
+    message instead of a traceback when it cannot be had."""
+    from sqlalchemy.exc import OperationalError
 
+    from campusmon.server.db import Database, DatabaseInitialising
+
+    try:
+        return Database(url)
+    except DatabaseInitialising as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OperationalError as exc:
+        typer.echo(f"error: the database is not available: {exc.orig}", err=True)
+        raise typer.Exit(1) from None
+
+
+def open_db(path: Path | None) -> Database:
     cfg = load_config(path)
-    return Database(cfg.storage.db_url)
+    return database(cfg.storage.db_url)
 
 
 @app.command("run")
@@ -50,10 +66,12 @@ def run(config: Path | None = ConfigOpt) -> None:
     """Run the server (and, by default, its managed Mosquitto) until SIGTERM/SIGINT."""
     from campusmon.cli import setup_logging
     from campusmon.server.broker import BrokerError
+    from campusmon.server.db import DatabaseInitialising
     from campusmon.server.service import Server
 
     cfg = load_config(config)
     setup_logging(cfg.log_level)
+    os.umask(0o077)  # the data dir, databases and broker files are the server's own
     server = Server(cfg)
     stop = threading.Event()
 
@@ -64,7 +82,8 @@ def run(config: Path | None = ConfigOpt) -> None:
     signal.signal(signal.SIGINT, handler)
     try:
         server.start()
-    except BrokerError as exc:
+    # OSError: a data dir that cannot be created or written
+    except (BrokerError, DatabaseInitialising, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         server.stop()
         raise typer.Exit(1) from None
@@ -90,6 +109,11 @@ def check_config(config: Path | None = ConfigOpt) -> None:
         f"{cfg.broker.port}, data in {cfg.storage.data_dir}, threshold rules: {rules or 'none'}"
     )
     typer.echo(f"built-in rules: {builtin or 'none'}")
+    typer.echo(f"effective threshold rules ({len(cfg.rules.thresholds)}):")
+    width = max((len(k) for k in cfg.rules.thresholds), default=0)
+    for name, rule in cfg.rules.thresholds.items():
+        origin = cfg.rules.origins.get(name, "shipped")
+        typer.echo(f"  {name:<{width}}  {describe_rule(rule)}  [{origin}]")
     typer.echo(
         f"schedule: {cfg.schedule.timezone}, default profile {cfg.schedule.default!r}, "
         f"grace {cfg.schedule.grace_minutes:g} min, profiles: {', '.join(cfg.schedule.profiles)}"
@@ -97,13 +121,87 @@ def check_config(config: Path | None = ConfigOpt) -> None:
     typer.echo(f"notification channels: {channels or 'none'}; routes: {len(cfg.notify.routes)}")
 
 
+def describe_rule(rule: Any) -> str:
+    """One threshold rule in a line: condition, duration, recovery, subject, severity, scope."""
+    if not rule.enabled:
+        return f"off ({rule.metric})"
+    if rule.above is not None:
+        cond, recover = f"{rule.metric} > {rule.above:g}", f"recovers below {rule.recover_below:g}"
+    else:
+        cond, recover = f"{rule.metric} < {rule.below:g}", f"recovers above {rule.recover_above:g}"
+    parts = [f"{cond} for {rule.for_seconds:g} s ({recover})"]
+    if rule.subject_label:
+        parts.append(f"per {rule.subject_label}")
+    parts.append(rule.severity if rule.ticket else f"{rule.severity}, history only (no ticket)")
+    scope = {k: v for k, v in vars(rule.scope).items() if v}
+    if scope:
+        parts.append("only " + "; ".join(f"{k} {', '.join(v)}" for k, v in scope.items()))
+    return ", ".join(parts)
+
+
+@app.command("dead-letters")
+def dead_letters(
+    config: Path | None = ConfigOpt,
+    as_json: bool = JsonOpt,
+    limit: int = typer.Option(100, "--limit", "-n", min=1, max=100_000, help="Newest first, at most N."),
+) -> None:
+    """Messages that were valid but could not be stored: parked, acknowledged, kept for a look."""
+    import base64
+
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from campusmon.server.models import DeadLetter
+
+    db = open_db(config)
+    with db.session() as s:
+        total = s.scalar(select(func.count()).select_from(DeadLetter)) or 0
+        rows = list(s.scalars(select(DeadLetter).order_by(DeadLetter.last_at.desc()).limit(limit)))
+    db.dispose()
+    if as_json:
+        out = [
+            {
+                "id": d.id,
+                "first_at": _iso(d.first_at),
+                "last_at": _iso(d.last_at),
+                "count": d.count,
+                "topic": d.topic,
+                "payload_bytes": d.payload_bytes,
+                "payload_base64": base64.b64encode(d.payload).decode("ascii"),
+                "error": d.error,
+            }
+            for d in rows
+        ]
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{total} dead letters" + (f" (newest {len(rows)})" if total > len(rows) else ""))
+    for col in ("id", "last", "count", "topic", "bytes", "error"):
+        table.add_column(col)
+    for d in rows:
+        table.add_row(
+            str(d.id), fmt_time(d.last_at), str(d.count), d.topic, str(d.payload_bytes), d.error[:200]
+        )
+    Console().print(table)
+
+
+def _iso(value: Any) -> str | None:
+    from campusmon.server.db import as_utc
+
+    return None if value is None else as_utc(value).isoformat()  # type: ignore[union-attr]
+
+
 def fmt_time(value: Any) -> str:
+    """Local time; a stored time the local zone cannot show (9999-12-31 east of UTC) shows in UTC."""
     from campusmon.server.db import as_utc
 
     value = as_utc(value)
     if value is None:
         return "-"
-    return str(value.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+    try:
+        return str(value.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+    except (OverflowError, ValueError):
+        return str(value.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
 def devices(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:

@@ -30,14 +30,15 @@ def _author(by: str | None) -> str:
 
 def _service(config: Path | None) -> TicketService:
     """The ticket service as the server builds it: changes made here are notified by the server."""
-    from campusmon.server.db import Database
     from campusmon.server.notify import Router
     from campusmon.server.tickets import TicketService
+
+    from .server_cmd import database
 
     cfg = load_config(config)
     r = cfg.rules
     return TicketService(
-        Database(cfg.storage.db_url),
+        database(cfg.storage.db_url),
         reopen_window_seconds=r.reopen_window_seconds,
         flapping_count=r.flapping_count,
         flapping_window_seconds=r.flapping_window_seconds,
@@ -213,11 +214,18 @@ def _move(ticket_id: int, to: str, config: Path | None, by: str | None, note: st
     svc = _service(config)
     try:
         t = svc.transition(ticket_id, to, actor=_author(by), note=note)
+        down = svc.still_down(t.id) if to == "resolved" else []
     except TicketError as exc:
         raise _fail(exc) from None
     finally:
         svc.db.dispose()
     typer.echo(f"ticket #{t.id} is now {t.status}")
+    if down:
+        names = ", ".join(down[:10]) + (f" and {len(down) - 10} more" if len(down) > 10 else "")
+        typer.echo(
+            f"note: {names} {'is' if len(down) == 1 else 'are'} still offline; the ticket stays resolved "
+            "until seen again (a loss after that opens it again)"
+        )
 
 
 NoteOpt = typer.Option("", "--note", "-m", help="Why (kept in the history).")
@@ -287,6 +295,9 @@ def tickets_open(
     severity: str = typer.Option("warning", "--severity"),
     config: Path | None = ConfigOpt,
     by: str | None = ByOpt,
+    force: bool = typer.Option(
+        False, "--force", help="Open it for a device that has never reported and is not in the register."
+    ),
 ) -> None:
     """Open a ticket by hand (a teacher's report), for a device or a room."""
     from campusmon.server.config import SEVERITIES
@@ -305,6 +316,7 @@ def tickets_open(
             summary=summary,
             severity=severity,
             actor=_author(by),
+            force=force,
         )
     except TicketError as exc:
         raise _fail(exc) from None

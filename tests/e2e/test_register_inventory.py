@@ -53,10 +53,14 @@ def test_inventory_registers_the_panel_and_reports_a_missing_camera(server_facto
     heard: list[InventoryOutcome] = []
     server.ingestor.register.listeners.append(heard.append)
     pub = publisher(mosquitto.host, mosquitto.port)
-    pub.publish("campusmon/main/c302-panel/inventory", inventory(2, True, "h1"), qos=1, retain=True)
+    pub.publish(
+        "campusmon/main/c302-panel/inventory", inventory(2, True, "sha256:" + "a1" * 32), qos=1, retain=True
+    )
     assert wait_until(lambda: len(heard) == 1, timeout=20)
     assert heard[0].created and heard[0].decision == "new"
-    pub.publish("campusmon/main/c302-panel/inventory", inventory(1, False, "h2"), qos=1, retain=True)
+    pub.publish(
+        "campusmon/main/c302-panel/inventory", inventory(1, False, "sha256:" + "b2" * 32), qos=1, retain=True
+    )
     assert wait_until(lambda: len(heard) == 2, timeout=20)
     got = sorted((c.component, c.action) for c in heard[1].changes)
     assert got == [("memory_module", "removed"), ("usb", "removed")]

@@ -27,9 +27,19 @@ SERVER_SIDE = {
     "rich",
     "uvicorn",
     "starlette",
+    "matplotlib",
+    "openpyxl",
+    # the web console
+    "jinja2",
+    "multipart",
+    "python_multipart",
+    "babel",
+    "argon2",
+    "itsdangerous",
+    "prometheus_client",
 }
 HEAVY = {"typer", "click", "msgspec"}
-#: OpenSSL (libssl + libcrypto, ~5 MiB resident) is loaded only when TLS is configured (agent/lean.py)
+#: OpenSSL (libssl + libcrypto, ~5 MiB resident) is loaded only when TLS is configured (see lean.py)
 TLS_ONLY = {"ssl", "_ssl", "hashlib", "_hashlib"}
 #: the idna codec's tables: an ASCII broker name does not need them
 IDNA = {"stringprep", "unicodedata"}

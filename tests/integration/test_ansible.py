@@ -336,7 +336,7 @@ def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
         }, changed_tasks(second)
 
         # two new PCs, one per campus: one inventory entry each; elsewhere only the password file of
-        # their campus's broker changes (and that broker reloads it); no service restarts
+        # their campus's broker and its ACL change (and that broker reloads them); no service restarts
         pids = {s: rollout.pid(s) for s in SERVICES}
         central_passwd = rollout.prefix / "etc/campusmon/broker/passwd"
         east_passwd = rollout.prefix / "etc/campusmon/broker-east/passwd"
@@ -348,6 +348,7 @@ def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
         for broker in ("broker", "broker-east"):
             assert sorted(changed[broker]) == [
                 "Reload campusmon broker",
+                "Write the ACL",
                 "Write the password file (one generated password per user, kept on the controller)",
             ], changed
         assert pids == {s: rollout.pid(s) for s in pids}, "a service was restarted"
@@ -368,6 +369,13 @@ def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
         for topic in ("campusmon/east/pc-1/metrics", f"campusmon/{CAMPUS}/pc-1/metrics"):
             denied = publish_as(rollout, rollout.east_port, "pc-2", topic)
             assert denied.value == 135, (topic, denied)
+        # ... nor its own id under another campus (on either broker)
+        denied = publish_as(rollout, rollout.port, "pc-3", "campusmon/east/pc-3/status")
+        assert denied.value == 135, denied
+        denied = publish_as(rollout, rollout.east_port, "pc-2", f"campusmon/{CAMPUS}/pc-2/status")
+        assert denied.value == 135, denied
+        own = publish_as(rollout, rollout.east_port, "pc-2", "campusmon/east/pc-2/status")
+        assert not own.is_failure, own
         # a probe runner writes any device of its campus, nothing elsewhere
         own = publish_as(rollout, rollout.port, "probe-main", f"campusmon/{CAMPUS}/switch-1/status")
         assert not own.is_failure, own

@@ -60,14 +60,27 @@ def test_server_run_process_with_managed_broker_and_cli(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     agent_cfg = tmp_path / "agent.toml"
-    agent_cfg.write_text(
-        f'[agent]\ncampus = "north"\ndevice = "pc-1"\ninterval = 1\n'
-        f'state_dir = "{tmp_path / "s"}"\n[mqtt]\nport = {port}\n',
-        encoding="utf-8",
-    )
     agent = None
     try:
         assert wait_until(lambda: port_open("127.0.0.1", port), timeout=20)
+        # what a technician runs on the server to give the agent its own broker user
+        login = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "campusmon", "server", "credentials", "add-device"]
+                + ["--campus", "north", "--device", "pc-1", "--json"],
+                env=env,
+                capture_output=True,
+                check=True,
+                text=True,
+            ).stdout
+        )
+        assert (login["username"], login["port"]) == ("north.pc-1", port)
+        agent_cfg.write_text(
+            f'[agent]\ncampus = "north"\ndevice = "pc-1"\ninterval = 1\n'
+            f'state_dir = "{tmp_path / "s"}"\n[mqtt]\nport = {port}\n'
+            f'username = "{login["username"]}"\npassword = "{login["password"]}"\n',
+            encoding="utf-8",
+        )
         agent = subprocess.Popen(
             [sys.executable, "-m", "campusmon", "agent", "run", "-c", str(agent_cfg)],
             env=env,
@@ -116,3 +129,60 @@ def test_server_run_process_with_managed_broker_and_cli(tmp_path: Path) -> None:
     time.sleep(0.2)
     assert not psutil.pid_exists(broker_pid)
     assert not port_open("127.0.0.1", port)
+
+
+def test_server_and_in_process_probe_runner_log_in_with_their_own_users(tmp_path: Path) -> None:
+    """With the managed broker (no anonymous client), the server reads with its user and the in-process
+    probe runner publishes as `probe-main`, whose ACL admits campus `main` only."""
+    import socket
+
+    from sqlalchemy import select
+
+    from campusmon.server.config import (
+        BrokerSettings,
+        ProbesSettings,
+        ScheduleSettings,
+        ServerConfig,
+        StorageSettings,
+    )
+    from campusmon.server.models import Device
+    from campusmon.server.service import Server
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    settings = {
+        "runner": {"id": "probe-main", "jitter": 0.0},
+        "school_hours": {"mode": "always"},
+        "targets": [
+            {"id": "web-1", "kind": "tcp", "host": "127.0.0.1", "interval": 1}
+            | {"tcp": {"port": listener.getsockname()[1]}},
+        ],
+    }
+    cfg = ServerConfig(
+        broker=BrokerSettings(managed=True, port=free_port()),
+        storage=StorageSettings(data_dir=tmp_path / "d"),
+        schedule=ScheduleSettings(default="always"),
+        probes=ProbesSettings(enabled=True, campus="main", settings=settings),
+    )
+    server = Server(cfg)
+    try:
+        server.start()
+        assert server.connected and server.probes is not None and server.probes.running
+        assert server.probes.config.mqtt.username == "probe-main"
+        db = server.db
+        assert db is not None
+
+        def states() -> dict[str, str]:
+            with db.session() as s:
+                return {d.device: d.state for d in s.scalars(select(Device))}
+
+        assert wait_until(lambda: states().get("probe-main") == "online", timeout=20), states()
+        metrics = server.metrics
+        assert metrics is not None
+        assert wait_until(lambda: metrics.report_count("main", "web-1") >= 2, timeout=20)
+    finally:
+        server.stop()
+        listener.close()
+    acl = (tmp_path / "d" / "broker" / "acl").read_text()
+    assert "user probe-main\ntopic write campusmon/main/+/+" in acl

@@ -149,7 +149,7 @@ def test_export_command_feeds_the_runner(
 
 def test_server_probes_section(tmp_path: Path) -> None:
     broker = BrokerSettings(
-        managed=False, host="10.0.0.5", port=8883, root="cm", username="srv", password="pw"
+        managed=False, host="10.0.0.5", port=8883, root="cm", username="srv", password="pw", tls_ca=tmp_path
     )
     probes = ProbesSettings(enabled=True, campus="east", settings={"school_hours": {"mode": "always"}})
     cfg = server_probe_config(probes, broker, tmp_path)

@@ -447,5 +447,8 @@ def test_campus_code_links_the_spreadsheet_campus_to_the_topic_id(reg: RegisterS
     ]
     reg.set(later.asset_id, actor="user:a", room="301")
     reg.add_room("东校区/综合楼/101")
+    reg.add_room("east/综合楼/102")  # a campus named like a topic id, with rooms of its own
     with pytest.raises(RegisterError, match="has rooms"):
+        reg.set_campus_code("东校区", "east", "user:a")
+    with pytest.raises(RegisterError, match="does not match"):  # not a topic id at all
         reg.set_campus_code("东校区", "主校区", "user:a")

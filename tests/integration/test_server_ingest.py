@@ -47,7 +47,7 @@ def bad_messages(rng: random.Random) -> list[tuple[str, bytes, str]]:
         (base, b"[1, 2, 3]", "rejected_bad_schema"),
         (base, without("seq"), "rejected_bad_schema"),
         (base, js(seq="seven"), "rejected_bad_schema"),
-        (base, js(interval=-3), "rejected_bad_schema"),
+        (base, js(interval=-3), "rejected_out_of_range"),
         (base, js(metrics=[1, 2]), "rejected_bad_schema"),
         (base, js(surprise=True), "rejected_bad_schema"),
         (base, b"{" + b" " * 300_000 + b"}", "rejected_oversized"),

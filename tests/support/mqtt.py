@@ -12,10 +12,20 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 
 class Recorder:
-    def __init__(self, host: str, port: int, topic: str = "campusmon/#", client_id: str = "") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        topic: str = "campusmon/#",
+        client_id: str = "",
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._cond = threading.Condition()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if username:
+            self.client.username_pw_set(username, password)
         subscribed = threading.Event()
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: subscribed.set()
@@ -45,8 +55,12 @@ class Recorder:
         self.client.loop_stop()
 
 
-def publisher(host: str, port: int, client_id: str = "") -> mqtt.Client:
+def publisher(
+    host: str, port: int, client_id: str = "", username: str | None = None, password: str | None = None
+) -> mqtt.Client:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if username:
+        c.username_pw_set(username, password)
     c.connect(host, port, keepalive=30)
     c.loop_start()
     return c

@@ -33,7 +33,7 @@ def test_sample_configs_load() -> None:
         ("[agent]\ncampus = 'Main Campus'\n", "does not match"),
         ("[agent]\ncollectors = ['cpu', 'mem']\n", "unknown collector 'mem'"),
         ("[agent]\nlog_level = 'verbose'\n", "is not one of"),
-        ("[mqtt]\nport = 70000\n", "not a TCP port"),
+        ("[mqtt]\nport = 70000\n", "mqtt.port: 70000 is out of range 1..65535"),
         ("[mqtt]\ntls_cert = '/a'\n", "go together"),
         ("[agent\n", "not valid TOML"),
     ],
@@ -87,3 +87,23 @@ for_second = 3
         load(ServerConfig, write(tmp_path, "[broker]\nhost = 'mqtt.school.cn'\n"))
     with pytest.raises(ConfigError, match="missing key"):
         load_server_config(write(tmp_path, "[rules.thresholds.x]\nabove = 1.0\nrecover_below = 0.5\n"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("ts_max_age_days", 0.5),
+        ("ts_max_age_days", 401),
+        ("ts_max_ahead_seconds", -1),
+        ("ts_max_ahead_seconds", 8 * 86400),
+    ],
+)
+def test_ingest_ts_window_has_ranges(tmp_path: Path, key: str, value: float) -> None:
+    from campusmon.server.config import load_server_config
+
+    path = tmp_path / "server.toml"
+    path.write_text(f"[ingest]\n{key} = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"ingest.{key}: .* is out of range"):
+        load_server_config(path)
+    path.write_text(f"[ingest]\n{key} = 2\n", encoding="utf-8")
+    assert getattr(load_server_config(path).ingest, key) == 2

@@ -12,6 +12,7 @@ import pytest
 
 from campusmon.agent.inventory import linux, windows
 from campusmon.server.register.changes import Change, diff_inventory
+from tests.support.fixture_trees import linux_panel_root
 from tests.unit.agent.fakes import FIXTURES
 
 GIB = 2**30
@@ -121,7 +122,7 @@ def linux_panel() -> dict[str, Any]:
         "wlan0": [],
         "docker0": [a(family=socket.AF_INET, address="172.17.0.1")],
     }
-    return linux.collect(SimpleNamespace(net_if_addrs=lambda: addrs), root=FIXTURES / "linux-panel")[0]
+    return linux.collect(SimpleNamespace(net_if_addrs=lambda: addrs), root=linux_panel_root())[0]
 
 
 def hw(old: dict[str, Any], mutate: Any) -> list[tuple[str, str, bool]]:

@@ -8,6 +8,7 @@ from campusmon.server.register.identity import (
     Candidate,
     Fingerprint,
     clean,
+    clean_uuid,
     decide,
     fingerprint,
     nic_macs,
@@ -198,3 +199,21 @@ def test_a_linked_asset_without_hardware_takes_the_first_inventory() -> None:
     # a blank asset with another link proves nothing
     other = Fingerprint(None, None, None, frozenset(), frozenset(), "", ("main", "sw-x"))
     assert decide(switch, [Candidate(7, other)]).decision == "new"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (UUID_A, UUID_A),
+        (UUID_A.upper(), UUID_A),
+        ("{" + UUID_A + "}", UUID_A),
+        (UUID_A.replace("-", ""), UUID_A),
+        ("zzzz-not-a-uuid", None),
+        ("u" * 300, None),
+        ("4c4c4544-0042-3510-8052", None),
+        ("00000000-0000-0000-0000-000000000000", None),
+    ],
+)
+def test_clean_uuid_takes_uuids_only(value: str, expected: str | None) -> None:
+    """A nonsense `smbios_uuid` is no evidence: it must neither match nor separate assets."""
+    assert clean_uuid(value) == expected

@@ -109,3 +109,33 @@ def test_kill9_while_writing_leaves_a_readable_queue(tmp_path: Path) -> None:
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # contiguous, in order
     buf.push("t", b"after the crash")  # and still writable
     assert buf.after(rows[-1].id, 10)[0].payload == b"after the crash"
+
+
+def test_messages_held_in_memory_keep_their_place_for_the_sender(tmp_path: Path) -> None:
+    """The sender's position (`after(last_id)`) and its acks stay valid when held messages move to disk."""
+    buf = ReportBuffer(tmp_path / "q.sqlite3", memory_max=100)
+    buf.push("t", b"on-disk")
+    pages = buf._db.execute("PRAGMA page_count").fetchone()[0]
+    buf._db.execute(f"PRAGMA max_page_count = {pages}")
+    n = 0
+    while not buf.held:
+        n += 1
+        buf.push("t", b"x" * 2000 + str(n).encode())
+    for i in range(3):
+        buf.push("t", f"held-{i}".encode())
+    sent = buf.after(0, 100)  # the sender takes everything, disk and memory, in order
+    assert [q.payload for q in sent][-3:] == [b"held-0", b"held-1", b"held-2"]
+    assert [q.id for q in sent] == sorted(q.id for q in sent)
+    buf.ack([sent[-3].id])  # held-0 acknowledged from memory
+    buf._db.execute("PRAGMA max_page_count = 1073741823")
+    buf.push("t", b"after")  # the held messages reach the disk first, with their ids
+    assert buf.held == 0
+    assert [q.payload for q in buf.after(sent[-1].id, 10)] == [b"after"]
+    buf.ack([sent[-2].id])  # held-1, acknowledged after it moved to disk
+    left = [q.payload for q in buf.after(0, 100)]
+    assert b"held-0" not in left and b"held-1" not in left
+    assert left[-2:] == [b"held-2", b"after"]
+    buf.close()
+    again = ReportBuffer(tmp_path / "q.sqlite3")
+    assert [q.payload for q in again.after(0, 100)][-2:] == [b"held-2", b"after"]
+    assert again.check() == "ok"

@@ -13,9 +13,10 @@ import pytest
 from campusmon.agent.identity import derive
 from campusmon.agent.inventory import InventoryUnavailable, content_hash, linux, windows
 from campusmon.agent.inventory.edid import parse_edid
+from tests.support.fixture_trees import linux_panel_root
 from tests.unit.agent.fakes import FIXTURES
 
-PANEL = FIXTURES / "linux-panel"
+PANEL = linux_panel_root()
 
 
 class AddrPs:

@@ -6,6 +6,7 @@ Every check runs in a fresh interpreter: this one has ssl and OpenSSL loaded lon
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 
@@ -13,15 +14,21 @@ import pytest
 
 PRELUDE = (
     "import sys\n"
+    "sys.modules['socks'] = None\n"  # as on a machine without PySocks (see the test with it below)
     "from campusmon.agent.lean import import_paho, sha256_hex\n"
     "import_paho()\n"
     "import paho.mqtt.client as m\n"
 )
 
 
-def run(code: str) -> str:
+def run(code: str, prelude: str = PRELUDE, env: dict[str, str] | None = None) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", PRELUDE + code], check=False, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", prelude + code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
@@ -67,6 +74,24 @@ def test_other_deferred_modules_load_when_used() -> None:
         "assert m.base64.b64encode(b'x') == b'eA=='\n"
         "assert m.hashlib.sha1(b'').hexdigest().startswith('da39a3ee')\n"
         "assert m.urllib.request.getproxies is sys.modules['urllib.request'].getproxies\n"
+    )
+
+
+def test_a_library_that_uses_a_deferred_module_while_paho_imports_gets_the_real_one(tmp_path) -> None:
+    """PySocks (installed next to selenium, requests[socks] …) runs `from base64 import b64encode`
+    inside paho's import: that once recursed forever and the agent could not start."""
+    (tmp_path / "socks.py").write_text(
+        "from base64 import b64encode\nHTTP, SOCKS4, SOCKS5 = 3, 1, 2\n"
+        "def get_default_proxy():\n    return None\n",
+        encoding="utf-8",
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    run(
+        "assert m.socks.b64encode(b'x') == b'eA==' and sys.modules['base64'].b64encode is m.socks.b64encode\n"
+        "assert m.base64.b64encode is m.socks.b64encode\n"
+        "assert 'ssl' not in sys.modules and 'hashlib' not in sys.modules\n",
+        prelude=PRELUDE.replace("sys.modules['socks'] = None\n", ""),
+        env=env,
     )
 
 

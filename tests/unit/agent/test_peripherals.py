@@ -14,6 +14,7 @@ from campusmon.agent.collectors.peripherals import (
     scan_linux,
 )
 from campusmon.agent.inventory import InventoryUnavailable
+from tests.support.fixture_trees import linux_panel_root
 from tests.unit.agent.fakes import FIXTURES, FakeClock
 
 
@@ -22,7 +23,7 @@ def load(name: str) -> Any:
 
 
 def test_linux_panel_sysfs() -> None:
-    assert scan_linux(FIXTURES / "linux-panel") == Peripherals(displays=1, touchscreens=1, cameras=1)
+    assert scan_linux(linux_panel_root()) == Peripherals(displays=1, touchscreens=1, cameras=1)
 
 
 def test_linux_nothing_there(tmp_path) -> None:
@@ -62,7 +63,7 @@ def test_windows_query_is_cached_and_failures_are_unavailable() -> None:
 
 
 def test_collector_on_linux_reads_the_given_root() -> None:
-    c = PeripheralsCollector(None, platform="linux", root=FIXTURES / "linux-panel")
+    c = PeripheralsCollector(None, platform="linux", root=linux_panel_root())
     assert {s.name: s.value for s in c.collect()} == {
         "display_connected_count": 1.0,
         "touchscreen_count": 1.0,

@@ -9,14 +9,16 @@ from typing import Any
 import pytest
 
 from campusmon.agent import inventory
+from campusmon.agent.buffer import ReportBuffer
 from campusmon.agent.config import AgentConfig
 from campusmon.agent.identity import HardwareFacts, Nic
 from campusmon.agent.runner import Agent, jitter
 from tests.unit.agent.fakes import FakePsutil
 
 
-def make_agent(tmp_path: Path) -> Agent:
+def make_agent(tmp_path: Path, memory_reports: int = 500) -> Agent:
     cfg = AgentConfig()
+    cfg.buffer.memory_reports = memory_reports
     cfg.agent.device = "pc-unit"
     cfg.agent.state_dir = tmp_path
     cfg.agent.collectors = ["cpu", "memory", "users"]
@@ -64,19 +66,50 @@ def test_inventory_failure_is_not_fatal(tmp_path: Path, monkeypatch: pytest.Monk
     assert queued_inventories(agent) == []
 
 
-def test_a_full_disk_loses_the_round_not_the_process(tmp_path: Path) -> None:
-    agent = make_agent(tmp_path)
-    agent.enqueue_report()
+def test_a_full_disk_keeps_numbering_holds_in_memory_and_accounts_for_what_it_lost(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, memory_reports=5)
+    agent.enqueue_report()  # seq 0, on disk
     pages = agent.buffer._db.execute("PRAGMA page_count").fetchone()[0]
     agent.buffer._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite now answers "disk is full"
-    for _ in range(100):
+    stored: list[int] = []
+    while not agent.buffer.held:  # what still fits on the last page
+        stored.append(agent.enqueue_report())
+    first = stored.pop()  # the first report the disk refused
+    for _ in range(11):  # 12 refused in all: memory keeps the newest 5
         agent._guard("queue a report", agent.enqueue_report)
-    assert agent.disk_errors >= 1
-    assert agent.buffer.next_seq("pc-unit") == len(agent.buffer)  # no number was used up by a failure
+    assert agent.buffer.next_seq("pc-unit") == first + 12  # numbers were used all the same
+    assert agent.buffer.held == 5
+    # connected while the disk is still full: the first word goes out from memory at once
+    assert agent.buffer.failures_due()
+    agent._report_dropped()
+    held = [json.loads(q.payload) for q in agent.buffer.after(0, 100)]
+    # the event took a place in memory too: one more report (first + 7) made room for it
+    kept = list(range(first + 8, first + 12))
+    assert [m["seq"] for m in held if "seq" in m] == [0, *stored, *kept]
+    event = held[-1]
+    assert event["kind"] == "buffer_error" and event["severity"] == "critical"
+    assert event["data"]["lost_reports"] == 7 and event["data"]["lost_seq"] == [[first, first + 6]]
+    assert event["data"]["failed_writes"] == 12 and event["data"]["disk_ok"] is False
+    assert "is full" in event["data"]["error"]
+    assert not agent.buffer.failures_due()  # not again until it changes (or 5 minutes pass)
+
     agent.buffer._db.execute("PRAGMA max_page_count = 1073741823")  # space again
-    agent._guard("queue a report", agent.enqueue_report)
-    seqs = [json.loads(q.payload)["seq"] for q in agent.buffer.after(0, 100)]
-    assert seqs == list(range(len(seqs)))
+    agent._guard("queue a report", agent.enqueue_report)  # seq 13; the held messages go to disk first
+    assert agent.buffer.held == 0
+    assert agent.buffer.failures_due()
+    agent._report_dropped()
+    agent.buffer.close()
+    again = ReportBuffer(tmp_path / "buffer.sqlite3")  # what survives a restart
+    msgs = [json.loads(q.payload) for q in again.after(0, 100)]
+    assert [m["seq"] for m in msgs if "seq" in m] == [0, *stored, *kept, first + 12]
+    assert again.next_seq("pc-unit") == first + 13
+    final = msgs[-1]
+    assert final["kind"] == "buffer_error" and final["data"]["disk_ok"] is True
+    assert final["data"]["lost_reports"] == 1 and final["data"]["lost_seq"] == [[first + 7, first + 7]]
+    # every number is on disk or named lost by one of the two events
+    named = {n for e in (event, final) for a, b in e["data"]["lost_seq"] for n in range(a, b + 1)}
+    on_disk = {m["seq"] for m in msgs if "seq" in m}
+    assert named | on_disk == set(range(first + 13)) and not named & on_disk
 
 
 @pytest.mark.parametrize(
@@ -102,14 +135,12 @@ def test_peripheral_changes(before: Any, now: Any, expected: list[tuple[Any, ...
 
 
 def test_unplugged_camera_becomes_an_event_once(tmp_path: Path) -> None:
-    from campusmon.agent.collectors.peripherals import PeripheralsCollector
-
-    root = tmp_path / "sys-root"
     import shutil
 
-    from tests.unit.agent.fakes import FIXTURES
+    from campusmon.agent.collectors.peripherals import PeripheralsCollector
+    from tests.support.fixture_trees import materialize
 
-    shutil.copytree(FIXTURES / "linux-panel", root, symlinks=True)
+    root = materialize("linux-panel", tmp_path / "sys-root")
     agent = make_agent(tmp_path)
     agent.collectors["peripherals"] = PeripheralsCollector(None, platform="linux", root=root)
     agent.enqueue_report()

@@ -10,7 +10,7 @@ from campusmon import contract
 from campusmon.agent import wire
 from campusmon.agent.config import AgentConfig
 from campusmon.agent.report import build_report
-from campusmon.agent.runner import Backoff, make_collectors
+from campusmon.agent.runner import make_collectors
 from tests.unit.agent.fakes import FakePsutil
 
 
@@ -46,7 +46,12 @@ def test_status_inventory_event_decode() -> None:
         (
             "inventory",
             wire.inventory(
-                "main", "pc-1", 1.0, content_hash="sha256:ab", identity={"source": "mac"}, data={"a": 1}
+                "main",
+                "pc-1",
+                1.0,
+                content_hash="sha256:" + "ab" * 32,
+                identity={"source": "mac"},
+                data={"hostname": "PC-1"},
             ),
         ),
         (
@@ -77,10 +82,12 @@ def test_topic_refuses_bad_ids() -> None:
         wire.topic("campusmon", "Main", "pc", "metrics")
 
 
-def test_backoff_doubles_with_jitter_and_caps() -> None:
-    lo = Backoff(1, 60, rng=lambda: 0.0)
-    assert [lo.next() for _ in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
-    hi = Backoff(1, 60, rng=lambda: 1.0)
-    assert [hi.next() for _ in range(3)] == [1, 2, 4]
-    hi.reset()
-    assert hi.next() == 1
+def test_agent_bounds_are_the_contracts() -> None:
+    """The agent cuts what the server would refuse; both must name the same bounds."""
+    assert wire.MAX_NUMBER == contract.MAX_NUMBER
+    assert wire.MAX_LABEL == contract.MAX_LABEL
+    assert wire.MAX_REASON == contract.MAX_REASON
+    assert wire.MAX_UNAVAILABLE == contract.MAX_UNAVAILABLE
+    st = wire.status("main", "pc-1", 1.0, "shutdown", reason="r" * 500, interval=30, agent="a/1")
+    assert len(st["reason"]) == contract.MAX_REASON
+    assert wire.in_range(2.0**53) and not wire.in_range(1e308) and not wire.in_range(float("nan"))

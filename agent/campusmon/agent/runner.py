@@ -1,0 +1,523 @@
+"""The agent process: one thread that collects, queues on disk, and publishes from the queue.
+
+Every report goes into the on-disk queue first (agent/buffer.py); the sender hands the oldest
+unacknowledged ones to paho (QoS 1) and removes each only after the broker's PUBACK. When the connection
+drops, paho's copies are discarded and the queue is replayed in order after the reconnect, which waits
+with exponential backoff and jitter. `online` on every connect, `shutdown` with a reason on a clean stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from campusmon import __version__
+from campusmon.mqtt_security import secure
+
+from . import wire
+from .buffer import ReportBuffer
+from .collectors import REGISTRY, Collector, PsutilLike
+from .config import AgentConfig
+from .events import peripheral_changes
+from .identity import HardwareFacts, Identity, derive, usable_facts
+from .report import build_report
+from .state import SeqCounter
+
+_log = logging.getLogger(__name__)
+AGENT_NAME = f"campusmon-agent/{__version__}"
+#: reports handed to paho at once (the rest wait in the queue)
+INFLIGHT_WINDOW = 20
+DAY_SECONDS = 86400.0
+
+
+class MqttClient(mqtt.Client):
+    """paho's client; a broker name in ASCII is resolved without loading the idna codec.
+
+    `socket.getaddrinfo` encodes a str host with the idna codec, whose first use imports
+    encodings.idna, stringprep and unicodedata for good (~0.5 MiB resident). An ASCII name (every IP
+    address, nearly every hostname) needs no IDNA processing and is handed over as bytes. Anything else
+    (a proxy, a non-ASCII name, a paho without these internals) takes paho's own path.
+    """
+
+    def _create_socket_connection(self) -> socket.socket:
+        try:
+            host, port, timeout = self._host, self._port, self._connect_timeout
+            source = (self._bind_address, self._bind_port)
+            plain = isinstance(host, str) and host.isascii() and self._get_proxy() is None
+        except AttributeError:
+            plain = False
+        if not plain:
+            return super()._create_socket_connection()
+        # getaddrinfo takes bytes hosts; the stubs of create_connection only say str
+        addr = (host.encode("ascii"), port)
+        return socket.create_connection(addr, timeout=timeout, source_address=source)  # type: ignore[arg-type]
+
+
+def make_collectors(names: list[str], ps: PsutilLike) -> dict[str, Collector]:
+    return {name: REGISTRY[name](ps) for name in names}
+
+
+def jitter() -> float:
+    """Uniform in [0, 1) from the OS (the random module and its seeding would cost ~150 KiB resident)."""
+    return int.from_bytes(os.urandom(7), "big") / 2**56
+
+
+class Backoff:
+    """Waits between reconnect attempts: exponential with "equal jitter" (a wait in [d/2, d]).
+
+    `d` doubles from `min_s` up to `max_s` while attempts keep failing. After a healthy connection (one
+    that lasted `healthy_after` seconds) the first `fast_tries` retries are capped at `fast_s`: a broker
+    restart is over in seconds, and a device that was fine should be back within `fast_s` of its return
+    rather than up to `max_s` later. Only continued failure lets the cap grow again (from `fast_s`). A
+    connection that drops before it was healthy (a flapping link, a refused login) does not reset the
+    growth, so it cannot turn into a tight reconnect loop.
+    """
+
+    def __init__(
+        self,
+        min_s: float,
+        max_s: float,
+        rng: Callable[[], float] = jitter,
+        *,
+        fast_s: float | None = None,
+        fast_tries: int = 12,
+        healthy_after: float = 10.0,
+    ) -> None:
+        self.min_s = min_s
+        self.max_s = max_s
+        self.fast_s = min(max_s, fast_s if fast_s is not None else max(min_s, 5.0))
+        self.fast_tries = fast_tries
+        self.healthy_after = healthy_after
+        self._rng = rng
+        self._attempt = 0
+        self._fast = False
+        self._connected_at: float | None = None
+
+    def cap(self) -> float:
+        """The longest wait of the next attempt (before jitter)."""
+        n = min(self._attempt, 60)
+        grow = float(2**n)
+        if not self._fast:
+            return min(self.max_s, self.min_s * grow)
+        if n < self.fast_tries:
+            return min(self.fast_s, self.min_s * grow)
+        return min(self.max_s, self.fast_s * float(2 ** (n - self.fast_tries + 1)))
+
+    def next(self) -> float:
+        d = self.cap()
+        self._attempt += 1
+        return float(d / 2 + self._rng() * d / 2)
+
+    def connected(self, now: float) -> None:
+        self._connected_at = now
+
+    def disconnected(self, now: float) -> None:
+        """A connection ended; if it had been healthy, retries start again from the fast phase."""
+        if self._connected_at is not None and now - self._connected_at >= self.healthy_after:
+            self._attempt = 0
+            self._fast = True
+        self._connected_at = None
+
+
+def _identity_cache(config: AgentConfig) -> Path:
+    return config.agent.state_dir / "identity.json"
+
+
+def resolve_identity(
+    config: AgentConfig, ps: PsutilLike
+) -> tuple[Identity, tuple[dict[str, Any], HardwareFacts] | None]:
+    """The device id (configured, or derived from hardware) and the inventory read on the way."""
+    if config.agent.device:
+        return derive(HardwareFacts(), configured=config.agent.device), None
+    from .inventory import InventoryUnavailable, collect
+
+    cache = _identity_cache(config)
+    try:
+        snapshot = collect(ps)
+    except InventoryUnavailable as exc:
+        # keep the id we derived before rather than flip to the hostname for one bad start
+        try:
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            _log.warning("hardware facts unavailable (%s); using the saved identity", exc)
+            return Identity(str(cached["device_id"]), str(cached["source"]), str(cached["value"])), None
+        except (OSError, ValueError, KeyError, TypeError):
+            _log.warning("hardware facts unavailable (%s); falling back to the hostname", exc)
+            return derive(HardwareFacts(), hostname=socket.gethostname()), None
+    identity = derive(snapshot[1], hostname=socket.gethostname())
+    if identity.source == "hostname":
+        _log.warning("no usable hardware identity; device id %r comes from the hostname", identity.device_id)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(identity.as_dict()), encoding="utf-8")
+    except OSError as exc:
+        _log.warning("cannot save the identity to %s: %s", cache, exc)
+    return identity, snapshot
+
+
+class Agent:
+    """One device's agent. `run()` blocks until `stop()` (or a signal, see agent/stopping.py)."""
+
+    def __init__(self, config: AgentConfig, ps: PsutilLike | None = None) -> None:
+        if ps is None:
+            import psutil
+
+            ps = psutil
+        self.config = config
+        self._ps = ps
+        self.identity, self._first_inventory = resolve_identity(config, ps)
+        self.campus = config.agent.campus
+        self.device = self.identity.device_id
+        self.interval = config.agent.interval
+        self.collectors = make_collectors(config.agent.collectors, ps)
+        b = config.buffer
+        self.buffer = ReportBuffer(
+            config.buffer_path,
+            max_reports=b.max_reports,
+            max_age_seconds=b.max_age_hours * 3600,
+            memory_max=b.memory_reports,
+        )
+        # sequence numbers used to live in <state_dir>/<device>.seq: carry on from there
+        self._legacy_seq = SeqCounter(config.agent.state_dir / f"{self.device}.seq").peek
+        self._stop = threading.Event()
+        self.stopped = threading.Event()
+        self._stop_reason = "stopped"
+        self._connected = False
+        self._connect_called = False
+        #: rounds lost to a full or broken disk
+        self.disk_errors = 0
+        self._inflight: dict[int, int] = {}  # paho mid -> queue row id
+        self._acked: list[int] = []
+        self._sent_upto = 0
+        self._status_mid: int | None = None
+        self._status_acked = threading.Event()
+        m = config.mqtt
+        self._backoff = Backoff(
+            m.reconnect_min_seconds, m.reconnect_max_seconds, fast_s=m.reconnect_fast_seconds
+        )
+        self._next_connect = 0.0
+        root = m.root
+        self._status_topic = wire.topic(root, self.campus, self.device, "status")
+        self._metrics_topic = wire.topic(root, self.campus, self.device, "metrics")
+        self._inventory_topic = wire.topic(root, self.campus, self.device, "inventory")
+        self._events_topic = wire.topic(root, self.campus, self.device, "events")
+        self._client = self._make_client()
+
+    # --- payloads -----------------------------------------------------------------------------------
+
+    def _status(self, state: str, reason: str | None = None) -> bytes:
+        return wire.encode(
+            wire.status(
+                self.campus,
+                self.device,
+                time.time(),
+                state,
+                reason=reason,
+                interval=self.interval,
+                agent=AGENT_NAME,
+            )
+        )
+
+    def report(self, seq: int) -> dict[str, Any]:
+        return build_report(
+            self.collectors,
+            campus=self.campus,
+            device=self.device,
+            seq=seq,
+            interval=self.interval,
+            ts=time.time(),
+        )
+
+    def enqueue_report(self) -> int:
+        """Collect and queue one report; its `seq` is taken in the same transaction (survives restarts)."""
+        compress = self.config.agent.compress
+        made: list[dict[str, Any]] = []
+
+        def build(seq: int) -> bytes:
+            made.append(self.report(seq))
+            return wire.encode(made[-1], compress=compress)
+
+        seq = self.buffer.push_numbered(self._metrics_topic, self.device, build, first=self._legacy_seq)
+        self._note_peripherals(made[-1]["metrics"].get("peripherals"))
+        return seq
+
+    def _note_peripherals(self, group: Any) -> None:
+        """A document camera or touch screen that disappears is an event (kept across restarts)."""
+        if not isinstance(group, dict):
+            return
+        raw = self.buffer.get_meta("peripherals")
+        before = json.loads(raw) if raw else None
+        for h in peripheral_changes(before, group):
+            self.enqueue_event(h.kind, h.severity, h.message, h.data)
+        if raw is None or before != group:
+            self.buffer.set_meta("peripherals", json.dumps(group))
+
+    def enqueue_event(
+        self, kind: str, severity: Literal["info", "warning", "critical"], message: str, data: dict[str, Any]
+    ) -> None:
+        payload = wire.event(
+            self.campus,
+            self.device,
+            time.time(),
+            kind=kind,
+            severity=severity,
+            message=message,
+            data=data,
+        )
+        self.buffer.push(self._events_topic, wire.encode(payload))
+
+    def check_inventory(self, *, force: bool = False) -> bool:
+        """Queue the inventory if it changed, is a day old, or `force`; True when queued."""
+        from .inventory import InventoryUnavailable, collect, content_hash, device_type
+
+        snapshot, self._first_inventory = self._first_inventory, None
+        if snapshot is None:
+            try:
+                snapshot = collect(self._ps)
+            except InventoryUnavailable as exc:
+                _log.warning("inventory unavailable: %s", exc)
+                return False
+        data, facts = snapshot
+        kind = device_type(self.config.agent.type, self._ps)
+        if kind is not None:
+            data = {**data, "type": kind}  # the register gives a new asset this type
+        digest = content_hash(data)
+        try:
+            sent_at = float(self.buffer.get_meta("inventory_sent_at") or 0)
+        except ValueError:
+            sent_at = 0.0
+        now = time.time()
+        if not force and digest == self.buffer.get_meta("inventory_hash") and now - sent_at < DAY_SECONDS:
+            return False
+        identity = usable_facts(facts) | {k: v for k, v in self.identity.as_dict().items() if v}
+        payload = wire.inventory(
+            self.campus, self.device, now, content_hash=digest, identity=identity, data=data
+        )
+        self.buffer.push(
+            self._inventory_topic, wire.encode(payload, compress=self.config.agent.compress), retain=True
+        )
+        self.buffer.set_meta("inventory_hash", digest)
+        self.buffer.set_meta("inventory_sent_at", str(now))
+        return True
+
+    def _report_dropped(self) -> None:
+        trouble = self.buffer.take_failures() if self.buffer.failures_due() else None
+        if trouble is not None:
+            lost = trouble.lost_reports + trouble.lost_other
+            self.enqueue_event(
+                "buffer_error", "critical" if lost else "warning", trouble.message(), trouble.as_data()
+            )
+        dropped = self.buffer.take_dropped()
+        if dropped.total:
+            self.enqueue_event(
+                "buffer_overflow",
+                "warning",
+                f"{dropped.total} queued messages were dropped while the broker was unreachable",
+                {"dropped": dropped.total, "dropped_full": dropped.full, "dropped_expired": dropped.expired},
+            )
+
+    # --- MQTT ---------------------------------------------------------------------------------------
+
+    def _make_client(self) -> MqttClient:
+        m = self.config.mqtt
+        client = MqttClient(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"campusmon-agent-{self.campus}-{self.device}",
+            protocol=mqtt.MQTTv5,
+        )
+        secure(client, m)
+        # the will: a crash, power cut or pulled cable shows as `lost`
+        client.will_set(self._status_topic, self._status("lost"), qos=1, retain=True)
+        client.max_inflight_messages_set(INFLIGHT_WINDOW + 2)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            hint = ""
+            if getattr(reason, "value", None) in (4, 5, 134, 135):  # bad user name or password; refused
+                hint = (
+                    " — check mqtt.username and mqtt.password (on the server: campusmon server credentials"
+                    " list / add-device --replace)"
+                )
+            _log.error("broker refused the connection: %s%s", reason, hint)
+            return
+        _log.info(
+            "connected to %s:%s as %s/%s",
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+            self.campus,
+            self.device,
+        )
+        self._connected = True
+        self._backoff.connected(time.monotonic())
+        client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        was = self._connected
+        self._connected = False
+        # paho would resend its in-flight copies after a reconnect, ahead of anything newer; the queue
+        # replays them instead, so they stay in order
+        client.drop_out_messages()
+        self._inflight.clear()
+        self._sent_upto = 0
+        if was:
+            self._backoff.disconnected(time.monotonic())
+        if not self._stop.is_set():
+            delay = self._backoff.next()
+            self._next_connect = time.monotonic() + delay
+            if was:
+                _log.warning("disconnected from the broker (%s); reconnecting in %.1f s", reason, delay)
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        if mid == self._status_mid:
+            self._status_acked.set()
+        row = self._inflight.pop(mid, None)
+        if row is None:
+            return
+        if reason is not None and reason.is_failure:
+            # e.g. 135 not authorized: retrying cannot help, and it would block every later report
+            _log.warning("broker refused a queued message (%s); dropping it", reason)
+        self._acked.append(row)
+
+    def _try_connect(self) -> None:
+        m = self.config.mqtt
+        try:
+            if self._client.socket() is None:
+                if self._connect_called:
+                    self._client.reconnect()
+                else:
+                    self._connect_called = True
+                    self._client.connect(m.host, m.port, keepalive=m.keepalive)
+                # reconnect() is paho's, but waiting between attempts is ours
+                self._next_connect = time.monotonic() + m.keepalive
+        except (OSError, ValueError) as exc:  # refused, unreachable, TLS handshake, DNS
+            delay = self._backoff.next()
+            self._next_connect = time.monotonic() + delay
+            _log.warning("cannot connect to %s:%s (%s); retrying in %.1f s", m.host, m.port, exc, delay)
+
+    def _pump(self) -> None:
+        room = INFLIGHT_WINDOW - len(self._inflight)
+        if room <= 0:
+            return
+        for q in self.buffer.after(self._sent_upto, room):
+            info = self._client.publish(q.topic, q.payload, qos=1, retain=q.retain)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return
+            self._inflight[info.mid] = q.id
+            self._sent_upto = q.id
+
+    def _network(self, timeout: float) -> None:
+        if self._client.socket() is None:
+            self._stop.wait(timeout)
+            return
+        # on a broken connection paho closes the socket itself and calls _on_disconnect
+        self._client.loop(timeout=timeout)
+        if self._acked:
+            acked, self._acked = self._acked, []
+            self._guard("forget acknowledged messages", self.buffer.ack, acked)
+
+    def _guard(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A full or broken disk loses this round, never the process (the next round tries again)."""
+        try:
+            fn(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            self.disk_errors += 1
+            _log.error("report buffer: cannot %s: %s", what, exc)
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    def stop(self, reason: str = "stopped") -> None:
+        self._stop_reason = reason
+        self._stop.set()
+
+    def run(self) -> None:
+        now = time.monotonic()
+        next_report = now
+        next_inventory = now
+        inventory_every = self.config.agent.inventory_check_minutes * 60.0
+        first_inventory = True
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_report:
+                    self._guard("queue a report", self.enqueue_report)
+                    next_report += self.interval
+                    if next_report <= now:  # the machine slept: no burst of catch-up reports
+                        next_report = now + self.interval
+                if now >= next_inventory:
+                    self._guard("queue the inventory", self.check_inventory, force=first_inventory)
+                    first_inventory = False
+                    next_inventory = now + inventory_every
+                if not self._connected and now >= self._next_connect:
+                    self._try_connect()
+                if self._connected:
+                    if self.buffer.dropped.total or self.buffer.failures_due():
+                        self._guard("queue a buffer event", self._report_dropped)
+                    self._guard("read the queue", self._pump)
+                wake = min(next_report, next_inventory)
+                if not self._connected:
+                    wake = min(wake, self._next_connect)
+                self._network(max(0.0, min(1.0, wake - time.monotonic())))
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        _log.info("stopping: %s", self._stop_reason)
+        try:
+            if self._connected:
+                info = self._client.publish(
+                    self._status_topic, self._status("shutdown", self._stop_reason), qos=1, retain=True
+                )
+                self._status_mid = info.mid
+                deadline = time.monotonic() + 5
+                while not self._status_acked.is_set() and self._connected and time.monotonic() < deadline:
+                    self._network(0.1)
+                if not self._status_acked.is_set():
+                    _log.warning("the broker did not confirm the shutdown status")
+            # a clean DISCONNECT: the broker discards the will
+            self._client.disconnect()
+            if self._acked:
+                self._guard("forget acknowledged messages", self.buffer.ack, self._acked)
+        finally:
+            self.buffer.close()
+            self.stopped.set()
+
+
+def once(config: AgentConfig, ps: PsutilLike | None = None) -> Mapping[str, Any]:
+    """One report, collected twice a second apart so rates are filled in (nothing is sent or queued)."""
+    if ps is None:
+        import psutil
+
+        ps = psutil
+    device = config.agent.device or resolve_identity(config, ps)[0].device_id
+    collectors = make_collectors(config.agent.collectors, ps)
+    build_report(
+        collectors,
+        campus=config.agent.campus,
+        device=device,
+        seq=0,
+        interval=config.agent.interval,
+        ts=time.time(),
+    )
+    time.sleep(1.0)
+    return build_report(
+        collectors,
+        campus=config.agent.campus,
+        device=device,
+        seq=0,
+        interval=config.agent.interval,
+        ts=time.time(),
+    )
