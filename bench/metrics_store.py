@@ -68,8 +68,10 @@ def table_bytes(path: Path) -> dict[str, int]:
 
 
 def compact(store: SqliteMetricStore, now: float) -> None:
-    while store.maintain(now=now, budget_seconds=5.0).more:
-        pass
+    while True:
+        step = store.maintain(now=now, budget_seconds=5.0)
+        if not (step.more or step.vacuum_left):
+            return
 
 
 # -- size: one school day, embedded vs VictoriaMetrics --------------------------------------------------
@@ -259,7 +261,7 @@ def cmd_prune(args: argparse.Namespace) -> None:
     shutil.copy(src, path)
     end = datetime.fromisoformat((args.data / "built").read_text().strip()).timestamp()
     keep = args.keep_days
-    store = SqliteMetricStore(path, raw_retention_days=keep, rollup_retention_days=3650, clock=lambda: end)
+    store = SqliteMetricStore(path, raw_retention_days=3650, rollup_retention_days=3650, clock=lambda: end)
     before = store.storage_info()
     live = school(campus="live", devices=args.devices)
 
@@ -277,20 +279,27 @@ def cmd_prune(args: argparse.Namespace) -> None:
             time.sleep(args.pause)
         return lat
 
-    normal = ingest(args.seconds)
-    job = MaintenanceJob(store, every=0.05)
+    # the background job runs all along, as in the server: first with nothing to prune ...
+    job = MaintenanceJob(store, every=1.0)
     job.start()
+    normal = ingest(args.seconds)
+    # ... then with a shorter raw retention: it prunes while the same ingest goes on
+    store.set_retention(keep, 3650)
     t0 = time.monotonic()
     during: list[float] = []
     done_at: list[float] = []
 
+    def settled() -> bool:
+        """Pruned to the new retention, and the free pages given back."""
+        last = job.last
+        if last is None or last.more or last.vacuum_left:
+            return False
+        oldest = store.storage_info().oldest_raw
+        return oldest is not None and oldest >= end - keep * DAY
+
     def watch() -> None:
-        while (
-            job.steps == 0
-            or store.storage_info().oldest_raw is None
-            or (store.storage_info().oldest_raw or 0) < end - keep * DAY
-        ):
-            time.sleep(0.5)
+        while not settled():
+            time.sleep(2.0)
             if time.monotonic() - t0 > 1800:
                 return
         done_at.append(time.monotonic() - t0)
@@ -310,7 +319,9 @@ def cmd_prune(args: argparse.Namespace) -> None:
 
     print(f"raw data: {before.raw_samples:,} samples from {_day(before.oldest_raw)}; retention {keep} days")
     took = done_at[0] if done_at else float("nan")
-    print(f"pruned to {after.raw_samples:,} samples from {_day(after.oldest_raw)} in {took:.0f} s")
+    print(
+        f"pruned to {after.raw_samples:,} samples from {_day(after.oldest_raw)}, space back, in {took:.0f} s"
+    )
     print(f"record() without pruning ({len(normal):,} reports): {figs(normal)}")
     print(f"record() while pruning    ({len(during):,} reports): {figs(during)}")
     print(

@@ -12,11 +12,13 @@ from .codec import CodecError
 from .influx import InfluxMetricStore, InfluxWriter
 from .model import MetricStoreError
 from .settings import MetricsSettings
-from .sqlite import SqliteMetricStore
+from .sqlite import MaintenanceStep, SqliteMetricStore
 
 _log = logging.getLogger(__name__)
-#: pause between steps while there is a backlog, so ingest gets the database most of the time
+#: pause between steps while compaction or retention has a backlog, so ingest gets its turns
 BACKLOG_PAUSE = 0.05
+#: pause between steps that only give free pages back to the file system (no hurry)
+VACUUM_PAUSE = 0.5
 
 
 class MaintenanceJob:
@@ -26,8 +28,9 @@ class MaintenanceJob:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
-        #: steps run; what the last one did (for tests and `campusmon metrics storage`)
+        #: steps run, and what the last one did
         self.steps = 0
+        self.last: MaintenanceStep | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="metrics-maintenance", daemon=True)
@@ -55,9 +58,11 @@ class MaintenanceJob:
                 _log.warning("metrics maintenance works again")
                 self._failing = False
             self.steps += 1
+            self.last = step
             if step.compacted_hours or step.pruned_rows:
                 _log.debug("metrics maintenance: %s in %.2f s", step, time.monotonic() - started)
-            self._stop.wait(BACKLOG_PAUSE if step.more else self.every)
+            pause = BACKLOG_PAUSE if step.more else VACUUM_PAUSE if step.vacuum_left else self.every
+            self._stop.wait(min(pause, self.every))
 
 
 class MetricJobs:

@@ -66,6 +66,13 @@ PRUNE_EVERY: Final = 60.0
 #: free pages kept for reuse rather than returned to the file system: 10% of the file, at least 4 MiB
 VACUUM_RESERVE: Final = 0.10
 VACUUM_RESERVE_PAGES: Final = 1024
+#: pages moved per vacuum statement (each is its own short transaction)
+VACUUM_STEP_PAGES: Final = 64
+#: a raw block or rollup row weighs this many small rows in a prune batch
+BLOCK_ROWS: Final = 100
+#: the ingest connection checkpoints the WAL itself only past this many pages (a safety net: the
+#: maintenance job checkpoints after every step, so ingest never pays for it)
+INGEST_AUTOCHECKPOINT_PAGES: Final = 20000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -123,6 +130,8 @@ class MaintenanceStep:
     pruned_rows: int = 0
     vacuumed_pages: int = 0
     more: bool = False
+    #: free pages are still to be given back (gentler work: the job paces it)
+    vacuum_left: bool = False
 
 
 class SqliteMetricStore:
@@ -162,6 +171,7 @@ class SqliteMetricStore:
         _create_private(path)
         self._w = self._connect()
         self._migrate(self._w)
+        self._w.execute(f"PRAGMA wal_autocheckpoint={INGEST_AUTOCHECKPOINT_PAGES}")
         self._m = self._connect()
         self._r = self._connect()
         self._wlock = threading.Lock()  # the ingest connection and the id caches
@@ -392,7 +402,19 @@ class SqliteMetricStore:
                 self._gc_hour = int(now) // HOUR
             pages, left = self._vacuum(deadline)
             self._count_step(compacted, pruned, pages)
-        return MaintenanceStep(compacted, pruned, pages, more or left)
+            # concurrent with ingest (a PASSIVE checkpoint waits for nobody), so ingest's commits
+            # never have to copy the WAL back themselves
+            self._m.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        return MaintenanceStep(compacted, pruned, pages, more, vacuum_left=left)
+
+    def set_retention(self, raw_days: int, rollup_days: int) -> None:
+        """New retention (a reloaded config); the next maintenance step applies it."""
+        if raw_days < 1 or rollup_days < raw_days:
+            raise ValueError("retention: raw >= 1 day and rollups kept at least as long as raw data")
+        with self._mlock:
+            self.raw_retention_days = raw_days
+            self.rollup_retention_days = rollup_days
+            self._pruned_at = -math.inf
 
     def _count_step(self, compacted: int, pruned: int, pages: int) -> None:
         m = self._maintained
@@ -464,37 +486,43 @@ class SqliteMetricStore:
         )
 
     def _prune_device(self, dev: int, raw_cut: int, rollup_cut: int) -> tuple[int, bool]:
-        """Delete at most `batch_rows` expired rows of one device; (deleted, whether some are left)."""
+        """Delete a small batch of one device's expired rows in one short transaction: at most
+        `batch_rows` small rows, and a block counts as BLOCK_ROWS of them. (deleted, some left?)"""
         base = block_key(dev, 0)
+        rows = self.batch_rows
+        blocks = max(1, rows // BLOCK_ROWS)
         cur = self._m.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
             n = 0
-            batch = self.batch_rows
+            left = False
             for table, cut in (("blocks", raw_cut), ("rollups", rollup_cut)):
                 cur.execute(
                     f"DELETE FROM {table} WHERE key IN "
                     f"(SELECT key FROM {table} WHERE key>=? AND key<? LIMIT ?)",
-                    (base, block_key(dev, cut // HOUR), batch),
+                    (base, block_key(dev, cut // HOUR), blocks),
                 )
                 n += cur.rowcount
-            cur.execute(
-                "DELETE FROM head WHERE id IN (SELECT id FROM head WHERE device_id=? AND ts<? LIMIT ?)",
-                (dev, raw_cut, batch),
-            )
-            n += cur.rowcount
-            cur.execute(
-                "DELETE FROM reports WHERE device_id=? AND seq IN "
-                "(SELECT seq FROM reports WHERE device_id=? AND ts<? LIMIT ?)",
-                (dev, dev, raw_cut, batch),
-            )
-            n += cur.rowcount
-            left = cur.rowcount >= batch
+                left = left or cur.rowcount >= blocks
+            for sql, args in (
+                (
+                    "DELETE FROM head WHERE id IN (SELECT id FROM head WHERE device_id=? AND ts<? LIMIT ?)",
+                    (dev,),
+                ),
+                (
+                    "DELETE FROM reports WHERE device_id=? AND seq IN "
+                    "(SELECT seq FROM reports WHERE device_id=? AND ts<? LIMIT ?)",
+                    (dev, dev),
+                ),
+            ):
+                cur.execute(sql, (*args, raw_cut, rows))
+                n += cur.rowcount
+                left = left or cur.rowcount >= rows
             cur.execute("COMMIT")
         except sqlite3.Error:
             cur.execute("ROLLBACK")
             raise
-        return n, left or n >= batch
+        return n, left
 
     def _gc_series(self, before_hour: int) -> int:
         """Forget series with no data left (a process that ran once, a NIC long gone)."""
@@ -518,7 +546,7 @@ class SqliteMetricStore:
         excess = free - max(self.vacuum_reserve_pages, int(total * VACUUM_RESERVE))
         done = 0
         while excess > 0 and time.monotonic() < deadline:
-            step = min(excess, 256)
+            step = min(excess, VACUUM_STEP_PAGES)
             # one page per step of the statement: executescript runs it to the end, execute() would not
             self._m.executescript(f"PRAGMA incremental_vacuum({step});")
             done += step
