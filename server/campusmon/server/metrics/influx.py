@@ -132,7 +132,8 @@ class InfluxMetricStore(SqliteMetricStore):
         """Remove reports up to id `upto` (the database has them, or refused them for good)."""
         with self._slock:
             self._check_open()
-            self._s.execute("DELETE FROM spool WHERE id <= ?", (upto,))
+            with self._txn(self._s) as cur:
+                cur.execute("DELETE FROM spool WHERE id <= ?", (upto,))
         with self._clock_lock:
             self._spool_first = max(self._spool_first, upto + 1)
             if written:

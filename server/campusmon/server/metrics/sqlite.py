@@ -174,6 +174,7 @@ class SqliteMetricStore:
         self._w.execute(f"PRAGMA wal_autocheckpoint={INGEST_AUTOCHECKPOINT_PAGES}")
         self._m = self._connect()
         self._r = self._connect()
+        self._turn = threading.Lock()  # write transactions of this process, one at a time
         self._wlock = threading.Lock()  # the ingest connection and the id caches
         self._mlock = threading.Lock()  # the maintenance connection
         self._rlock = threading.Lock()  # the read connection
@@ -230,16 +231,34 @@ class SqliteMetricStore:
             with lock:
                 conn.close()
 
+    @contextmanager
+    def _txn(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+        """One write transaction. This process's writers (ingest, maintenance) take turns on a lock:
+        a waiting writer wakes the moment the other commits, instead of sleeping in SQLite's busy
+        handler (whose back-off would let one long maintenance pass starve ingest)."""
+        with self._turn:
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                if conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+            if conn.in_transaction:
+                cur.execute("COMMIT")
+
     # -- ids ----------------------------------------------------------------------------------------
     def _device_id(self, campus: str, device: str) -> int:
         key = (campus, device)
         dev = self._device_ids.get(key)
         if dev is None:
-            row = self._w.execute(
-                "INSERT INTO devices (campus, device) VALUES (?, ?) "
-                "ON CONFLICT (campus, device) DO UPDATE SET campus=excluded.campus RETURNING id",
-                key,
-            ).fetchone()
+            with self._txn(self._w) as cur:
+                row = cur.execute(
+                    "INSERT INTO devices (campus, device) VALUES (?, ?) "
+                    "ON CONFLICT (campus, device) DO UPDATE SET campus=excluded.campus RETURNING id",
+                    key,
+                ).fetchone()
             dev = self._device_ids[key] = int(row[0])
         return dev
 
@@ -256,21 +275,18 @@ class SqliteMetricStore:
                 sids.append(sid)
         if not missing:
             return sids
-        cur = self._w.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            for key in missing:
-                # a series met again after a long pause is marked current, so series GC leaves it
-                (sid,) = cur.execute(
-                    "INSERT INTO series (device_id, name, labels, last_hour) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (device_id, name, labels) DO UPDATE SET "
-                    "last_hour=max(last_hour, excluded.last_hour) RETURNING id",
-                    (*key, hour),
-                ).fetchone()
-                cache[key] = int(sid)
-            cur.execute("COMMIT")
+            with self._txn(self._w) as cur:
+                for key in missing:
+                    # a series met again after a long pause is marked current, so series GC leaves it
+                    (sid,) = cur.execute(
+                        "INSERT INTO series (device_id, name, labels, last_hour) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (device_id, name, labels) DO UPDATE SET "
+                        "last_hour=max(last_hour, excluded.last_hour) RETURNING id",
+                        (*key, hour),
+                    ).fetchone()
+                    cache[key] = int(sid)
         except sqlite3.Error:
-            cur.execute("ROLLBACK")
             for key in missing:
                 cache.pop(key, None)
             raise
@@ -289,9 +305,7 @@ class SqliteMetricStore:
             self._check_open()
             dev = self._device_id(report.campus, report.device)
             sids = self._series(dev, rows, ts // HOUR)
-            cur = self._w.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
+            with self._txn(self._w) as cur:
                 cur.execute(_INSERT_REPORT, (dev, report.seq, ts, round(received) - ts))
                 if cur.rowcount == 0:
                     cur.execute("ROLLBACK")
@@ -301,11 +315,6 @@ class SqliteMetricStore:
                     (dev, ts, report.seq, _pack_head(sids, values)),
                 )
                 self._stored(cur, report, placement)
-                cur.execute("COMMIT")
-            except sqlite3.Error:
-                if self._w.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
             newest = self._latest.get(dev)
             if newest is None or ts >= newest[0]:
                 self._latest[dev] = (ts, sids, values)
@@ -337,27 +346,20 @@ class SqliteMetricStore:
                     sids = self._series(dev, flat, hour)
                     rows.add(ts, seq, sids, [v for _, _, v in flat])
                     keys.append((dev, seq, ts, round(received) - ts))
-            with self._mlock:
-                cur = self._m.cursor()
-                cur.execute("BEGIN IMMEDIATE")
-                try:
-                    new_rows = []
-                    for i, key in enumerate(keys):
-                        cur.execute(_INSERT_REPORT, key)
-                        if cur.rowcount:
-                            new_rows.append(i)
-                    fresh = rows
-                    if len(new_rows) < len(keys):  # some were stored before: only the others
-                        fresh = RawRows()
-                        for i in new_rows:
-                            _copy_row(rows, i, fresh)
-                    if fresh.ts:
-                        new += len(fresh.ts)
-                        self._write_hour(cur, dev, hour, fresh)
-                    cur.execute("COMMIT")
-                except sqlite3.Error:
-                    cur.execute("ROLLBACK")
-                    raise
+            with self._mlock, self._txn(self._m) as cur:
+                new_rows = []
+                for i, key in enumerate(keys):
+                    cur.execute(_INSERT_REPORT, key)
+                    if cur.rowcount:
+                        new_rows.append(i)
+                fresh = rows
+                if len(new_rows) < len(keys):  # some were stored before: only the others
+                    fresh = RawRows()
+                    for i in new_rows:
+                        _copy_row(rows, i, fresh)
+                if fresh.ts:
+                    new += len(fresh.ts)
+                    self._write_hour(cur, dev, hour, fresh)
         return new
 
     # -- compaction and retention ------------------------------------------------------------------
@@ -443,15 +445,11 @@ class SqliteMetricStore:
         for _id, ts, seq, data in heads:
             sids, values = _unpack_head(data)
             rows.add(ts, seq, sids, values)
-        cur = self._m.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            self._write_hour(cur, dev, hour, rows, merge=False)
+        encoded = _encode_hour(hour, rows)  # before the transaction: the lock is held for writes only
+        with self._txn(self._m) as cur:
+            if encoded is not None:
+                _store_hour(cur, key, hour, encoded)
             cur.executemany("DELETE FROM head WHERE id=?", [(r[0],) for r in heads])
-            cur.execute("COMMIT")
-        except sqlite3.Error:
-            cur.execute("ROLLBACK")
-            raise
 
     def _write_hour(
         self, cur: sqlite3.Cursor, dev: int, hour: int, rows: RawRows, *, merge: bool = True
@@ -465,25 +463,9 @@ class SqliteMetricStore:
                 for i in range(len(rows.ts)):
                     _copy_row(rows, i, merged)
                 rows = merged
-        rows = rows.sorted()
-        if not rows.ts:
-            return
-        scales = {sid: decimal_scale(values) for sid, (_, values) in rows.columns.items()}
-        cur.execute(
-            "INSERT OR REPLACE INTO blocks (key, reports, samples, data) VALUES (?, ?, ?, ?)",
-            (key, len(rows.ts), rows.samples, encode_raw(rows, scales=scales)),
-        )
-        series: dict[int, dict[int, Bucket]] = {}
-        for sid, (present, values) in rows.columns.items():
-            series[sid] = rollup_buckets([rows.ts[i] for i in present], values, ROLLUP_STEP, scales[sid])
-        cur.execute(
-            "INSERT OR REPLACE INTO rollups (key, data) VALUES (?, ?)",
-            (key, encode_rollup(hour * HOUR, ROLLUP_STEP, series)),
-        )
-        cur.executemany(
-            "UPDATE series SET last_hour=? WHERE id=? AND last_hour<?",
-            [(hour, sid, hour) for sid in rows.columns],
-        )
+        encoded = _encode_hour(hour, rows)
+        if encoded is not None:
+            _store_hour(cur, key, hour, encoded)
 
     def _prune_device(self, dev: int, raw_cut: int, rollup_cut: int) -> tuple[int, bool]:
         """Delete a small batch of one device's expired rows in one short transaction: at most
@@ -491,9 +473,7 @@ class SqliteMetricStore:
         base = block_key(dev, 0)
         rows = self.batch_rows
         blocks = max(1, rows // BLOCK_ROWS)
-        cur = self._m.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
+        with self._txn(self._m) as cur:
             n = 0
             left = False
             for table, cut in (("blocks", raw_cut), ("rollups", rollup_cut)):
@@ -518,10 +498,6 @@ class SqliteMetricStore:
                 cur.execute(sql, (*args, raw_cut, rows))
                 n += cur.rowcount
                 left = left or cur.rowcount >= rows
-            cur.execute("COMMIT")
-        except sqlite3.Error:
-            cur.execute("ROLLBACK")
-            raise
         return n, left
 
     def _gc_series(self, before_hour: int) -> int:
@@ -533,7 +509,8 @@ class SqliteMetricStore:
             ).fetchall()
             if not gone:
                 return 0
-            self._w.executemany("DELETE FROM series WHERE id=?", [(g[0],) for g in gone])
+            with self._txn(self._w) as cur:
+                cur.executemany("DELETE FROM series WHERE id=?", [(g[0],) for g in gone])
             for _, dev, name, labels in gone:
                 self._series_ids.pop((dev, name, labels), None)
         return len(gone)
@@ -548,7 +525,8 @@ class SqliteMetricStore:
         while excess > 0 and time.monotonic() < deadline:
             step = min(excess, VACUUM_STEP_PAGES)
             # one page per step of the statement: executescript runs it to the end, execute() would not
-            self._m.executescript(f"PRAGMA incremental_vacuum({step});")
+            with self._turn:
+                self._m.executescript(f"PRAGMA incremental_vacuum({step});")
             done += step
             excess -= step
         return done, excess > 0
@@ -783,6 +761,45 @@ class SqliteMetricStore:
             if newest is None or key_hour(hi) > key_hour(newest):
                 newest = hi
         return None if oldest is None or newest is None else (oldest, newest)
+
+
+@dataclass(frozen=True, slots=True)
+class _EncodedHour:
+    reports: int
+    samples: int
+    block: bytes
+    rollup: bytes
+    series: tuple[int, ...]
+
+
+def _encode_hour(hour: int, rows: RawRows) -> _EncodedHour | None:
+    """One device-hour as its compressed block and its 5-minute rollup (None: no reports)."""
+    rows = rows.sorted()
+    if not rows.ts:
+        return None
+    scales = {sid: decimal_scale(values) for sid, (_, values) in rows.columns.items()}
+    buckets: dict[int, dict[int, Bucket]] = {
+        sid: rollup_buckets([rows.ts[i] for i in present], values, ROLLUP_STEP, scales[sid])
+        for sid, (present, values) in rows.columns.items()
+    }
+    return _EncodedHour(
+        len(rows.ts),
+        rows.samples,
+        encode_raw(rows, scales=scales),
+        encode_rollup(hour * HOUR, ROLLUP_STEP, buckets),
+        tuple(rows.columns),
+    )
+
+
+def _store_hour(cur: sqlite3.Cursor, key: int, hour: int, e: _EncodedHour) -> None:
+    cur.execute(
+        "INSERT OR REPLACE INTO blocks (key, reports, samples, data) VALUES (?, ?, ?, ?)",
+        (key, e.reports, e.samples, e.block),
+    )
+    cur.execute("INSERT OR REPLACE INTO rollups (key, data) VALUES (?, ?)", (key, e.rollup))
+    cur.executemany(
+        "UPDATE series SET last_hour=? WHERE id=? AND last_hour<?", [(hour, sid, hour) for sid in e.series]
+    )
 
 
 def _copy_row(src: RawRows, i: int, dst: RawRows) -> None:
