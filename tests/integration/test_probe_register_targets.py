@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 from campusmon.cli import app
 from campusmon.config import ConfigError
 from campusmon.probes.config import build_probe_config
-from campusmon.probes.inprocess import server_probe_config
-from campusmon.probes.targets import RegisterTargets, TargetFiles, register_assets
+from campusmon.probes.targets import TargetFiles
 from campusmon.server.config import BrokerSettings, ProbesSettings, load_server_config
 from campusmon.server.db import Database
+from campusmon.server.probing import RegisterTargets, server_probe_config
 from campusmon.server.register.models import Asset, AssetHistory
 from campusmon.server.register.service import RegisterService
+from campusmon.server.services.probes import register_assets
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -171,7 +172,7 @@ def test_server_probes_section(tmp_path: Path) -> None:
 
 def test_sample_server_probes_section_loads(tmp_path: Path) -> None:
     text = (Path(__file__).parents[2] / "server" / "sample-server.toml").read_text(encoding="utf-8")
-    block = text[text.index("# [probes]") :]
+    block = text[text.index("# [probes]") :].split("\n\n")[0]  # up to the blank line after it
     lines = [ln[2:] for ln in block.splitlines() if ln.startswith("# ") and "=" in ln or ln == "# [probes]"]
     uncommented = [ln for ln in lines if not ln.startswith(("config", "#"))]
     section = "\n".join(uncommented).replace("enabled = false", "enabled = true")

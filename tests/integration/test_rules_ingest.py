@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from campusmon.agent.identity import usable_facts
-from campusmon.agent.inventory import content_hash, windows
+from campusmon.agent.inventory import windows
 from campusmon.contract import Event, Inventory, Metrics, Status, encode
+from campusmon.hashing import content_hash
 from campusmon.server.config import (
     CampusTopologySettings,
     ScheduleSettings,
@@ -51,6 +52,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Ingestor, Clock]]:
         )
     }
     cfg.rules.group_hold_seconds = 5
+    cfg.rules.loss_confirm_seconds = 0  # act on a `lost` at once (the worker's wait is tested elsewhere)
     db = Database(cfg.storage.db_url)
     store = SqliteMetricStore(cfg.storage.metrics_path)
     clock = Clock()

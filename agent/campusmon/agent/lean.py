@@ -29,6 +29,7 @@ imported ssl), to the real ones.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from typing import Any
@@ -106,28 +107,17 @@ def import_with_stand_ins(module: str, deferred: tuple[str, ...]) -> None:
 
 
 def import_paho() -> None:
-    """Import `paho.mqtt.client` with lazy stand-ins for PAHO_DEFERRED (see above)."""
+    """Import `paho.mqtt.client` with lazy stand-ins for PAHO_DEFERRED (see above).
+
+    Where PySocks is installed, paho looks for an `mqtt_proxy` setting on every connect through
+    urllib.request (which loads OpenSSL). Without that environment variable the answer is always "no
+    proxy", so the agent tells paho there is no PySocks and the look-up (and OpenSSL) never happen."""
     import_with_stand_ins(_PAHO, PAHO_DEFERRED)
+    if not any(name.lower() == "mqtt_proxy" for name in os.environ):
+        client = sys.modules[_PAHO]
+        client.socks = None  # type: ignore[attr-defined]
 
 
 def import_psutil() -> None:
     """Import psutil with lazy stand-ins for PSUTIL_DEFERRED (none of them is on the agent's path)."""
     import_with_stand_ins("psutil", PSUTIL_DEFERRED)
-
-
-def sha256_hex(data: bytes) -> str:
-    """SHA-256 without hashlib's OpenSSL backend (libcrypto, ~3.5 MiB): CPython's own implementation.
-
-    The same digest as hashlib.sha256; the built-in module is what hashlib itself falls back to. Builds
-    without it (--with-builtin-hashlib-hashes leaving sha256 out) use hashlib.
-    """
-    if "_hashlib" not in sys.modules:  # OpenSSL not loaded yet: keep it that way
-        for builtin in ("_sha2", "_sha256"):  # Python 3.12+, 3.11
-            try:
-                module = importlib.import_module(builtin)
-            except ImportError:
-                continue
-            return str(module.sha256(data).hexdigest())
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()

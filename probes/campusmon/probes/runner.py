@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import random
 import signal
@@ -19,16 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from campusmon import __version__
-from campusmon.agent.state import SeqCounter
 from campusmon.contract import MAX_UNAVAILABLE, Inventory, Metrics, Status, bounded, encode, topic
-from campusmon.mqtt_security import secure
+from campusmon.hashing import content_hash
+from campusmon.mqtt.client import accepted, new_client
+from campusmon.seq import SeqCounter
 
 from .config import ProbeConfig, TargetSettings
 from .registry import Probe, ProbeEnv, bounded_check, make_probe
@@ -40,10 +38,6 @@ _log = logging.getLogger(__name__)
 RUNNER_NAME = f"campusmon-probe/{__version__}"
 #: an unchanged inventory is still resent this often (retained, so it is cheap)
 INVENTORY_REFRESH_SECONDS = 86400.0
-
-
-def inventory_hash(inventory: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(msgspec.json.encode(inventory, order="sorted")).hexdigest()
 
 
 @dataclass
@@ -95,6 +89,8 @@ class ProbeRunner:
         self.checks_total = 0
         self.stop_reason = "stopped"
         self._client: mqtt.Client | None = None
+        #: when the current (or last) MQTT connection was made
+        self._connected_at = 0.0
 
     def _state(self, target: TargetSettings) -> TargetState:
         seq = SeqCounter(self.config.runner.state_dir / f"{target.id}.seq")
@@ -102,32 +98,53 @@ class ProbeRunner:
 
     # -- MQTT ----------------------------------------------------------------------------------
     def _status(
-        self, device: str, state: str, reason: str | None, interval: int | None, via: str | None = None
+        self,
+        device: str,
+        state: str,
+        reason: str | None,
+        interval: int | None,
+        via: str | None = None,
+        *,
+        ts: float | None = None,
+        connected: float | None = None,
     ) -> bytes:
+        """A target's observed status is ordered by its own `ts` (`connected` = `ts`); the runner's
+        own status carries the time of its connection, like an agent's (docs/protocol.md)."""
+        now = time.time() if ts is None else ts
         return encode(
             Status(
                 campus=self.campus,
                 device=device,
-                ts=time.time(),
+                ts=now,
                 state=state,  # type: ignore[arg-type]
                 reason=reason,
                 interval=interval,
                 agent=RUNNER_NAME,
                 via=via,
+                connected=now if connected is None else connected,
             )
         )
 
+    def _own_status(self, state: str, reason: str | None = None, ts: float | None = None) -> bytes:
+        return self._status(
+            self.config.runner.id, state, reason, None, ts=ts, connected=self._connected_at or None
+        )
+
+    def _arm_will(self, client: mqtt.Client, userdata: Any = None) -> None:
+        """Called by paho before every (re)connect: the will carries this connection's time."""
+        self._connected_at = max(time.time(), self._connected_at + 0.001)
+        client.will_set(self._status_topic, self._own_status("lost", ts=self._connected_at), 1, True)
+
     def _make_client(self) -> mqtt.Client:
         m = self.config.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"campusmon-probe-{self.campus}-{self.config.runner.id}",
-            protocol=mqtt.MQTTv5,
-        )
-        secure(client, m)
         # the will covers the runner's own id only; the server lets the targets follow it (`via`)
-        client.will_set(self._status_topic, self._status(self.config.runner.id, "lost", None, None), 1, True)
-        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client = new_client(m, f"campusmon-probe-{self.campus}-{self.config.runner.id}")
+        self._arm_will(client)
+        client.on_pre_connect = self._arm_will
+        # paho's own loop thread reconnects, doubling its wait from min to max
+        client.reconnect_delay_set(
+            min_delay=max(1, round(m.reconnect_min_seconds)), max_delay=max(1, round(m.reconnect_max_seconds))
+        )
         client.max_queued_messages_set(50_000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -136,17 +153,9 @@ class ProbeRunner:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
     ) -> None:
-        if reason.is_failure:
-            _log.error("broker refused the connection: %s", reason)
+        if not accepted(reason, self.config.mqtt, f"{self.campus}/{self.config.runner.id}"):
             return
-        _log.info(
-            "connected to %s:%s as %s/%s",
-            self.config.mqtt.host,
-            self.config.mqtt.port,
-            self.campus,
-            self.config.runner.id,
-        )
-        client.publish(self._status_topic, self._status(self.config.runner.id, "online", None, None), 1, True)
+        client.publish(self._status_topic, self._own_status("online"), 1, True)
         with self._lock:
             known = [(s.target, s.status, s.status_reason) for s in self.targets.values() if s.status]
         for target, state, why in known:  # a broker that lost its retained store learns them again
@@ -214,7 +223,7 @@ class ProbeRunner:
             encode(metrics, compress=self.config.runner.compress),
         )
         if result.inventory is not None:
-            h = inventory_hash(result.inventory)
+            h = content_hash(result.inventory)
             if h != st.inventory_hash or now - st.inventory_sent_at >= INVENTORY_REFRESH_SECONDS:
                 inv = Inventory(
                     campus=self.campus,
@@ -339,9 +348,7 @@ class ProbeRunner:
         if self._client is None:
             return
         if self._connected.is_set():
-            info = self._client.publish(
-                self._status_topic, self._status(self.config.runner.id, "shutdown", reason, None), 1, True
-            )
+            info = self._client.publish(self._status_topic, self._own_status("shutdown", reason), 1, True)
             try:
                 info.wait_for_publish(timeout=5)
             except (RuntimeError, ValueError) as exc:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from campusmon.private_files import DIR_MODE, private_file
+from campusmon.private_files import DIR_MODE, FILE_MODE, private_file, tighten
 
 _log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,6 +30,10 @@ PG_MIGRATION_LOCK = 0x63616D7075736D6F
 
 class DatabaseInitialising(RuntimeError):
     """Another process held the schema migration lock for longer than we wait."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or opened (a stopped PostgreSQL, a bad URL, an unreadable file)."""
 
 
 def utcnow() -> datetime:
@@ -79,7 +83,8 @@ def _file_lock(path: Path, wait: float) -> Iterator[None]:
         return
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    tighten(path, FILE_MODE)  # one an older version (or a copy) left open to others
     try:
         deadline = time.monotonic() + wait
         told = False
@@ -151,3 +156,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    """The database with its schema up to date; DatabaseUnavailable (with the driver's reason) when it
+    cannot be had, so callers need not know SQLAlchemy's exceptions."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return Database(url)
+    except OperationalError as exc:
+        raise DatabaseUnavailable(f"the database is not available: {exc.orig}") from exc
