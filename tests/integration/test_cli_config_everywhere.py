@@ -90,6 +90,14 @@ STEPS: tuple[Step, ...] = (
     Step("tickets reopen", ("tickets", "reopen", "1", "--config", S)),
     Step("tickets resolve", ("tickets", "resolve", "1", "--config", S)),
     Step("tickets close", ("tickets", "close", "1", "--config", S), expect="closed"),
+    # no server has run with this config yet: both name the configured store, and refuse
+    Step("metrics storage", ("metrics", "storage", "--config", S), 1, "no metric store at {tmp}/data"),
+    Step(
+        "metrics series",
+        ("metrics", "series", "pc-audit", "cpu_used_ratio", "--config", S),
+        1,
+        "no metric store at {tmp}/data",
+    ),
     Step("server dead-letters", ("server", "dead-letters", "--json", "--config", S), expect="[]"),
     Step("inspections due", ("inspections", "due", "--json", "--config", S), expect="classroom_multimedia"),
     Step("inspections overdue", ("inspections", "overdue", "--config", S), expect="0 overdue"),
