@@ -23,7 +23,7 @@ from campusmon.server.ingest import Ingestor
 from campusmon.server.inspections.live import StoreLatest
 from campusmon.server.inspections.plans import load_plans
 from campusmon.server.inspections.service import InspectionService
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.register.models import Asset, Room
 from campusmon.server.simulator import hardware_of
 
