@@ -31,8 +31,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.agent_report import AgentLikeDevice
 from campusmon.contract import Metrics, Scalar, Status, encode, topic
+from campusmon.demo.scenario import free_port
 from campusmon.server.broker_auth import BrokerUsers, Login
-from campusmon.server.demo import free_port
 
 
 def small_report(device: str, seq: int) -> bytes:

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.db import Database
 from campusmon.server.models import Device, Ticket
-from campusmon.server.simulator import SimDevice
 from tests.support.district import (
     ReportPublisher,
     WorkerProcess,

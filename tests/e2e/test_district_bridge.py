@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.db import Database
 from campusmon.server.models import Ticket
-from campusmon.server.simulator import SimDevice
 from tests.support.district import Relay, WorkerProcess, bridge_conf, local_reports, owners, worker_config
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt import wait_until

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import OperationalError
 
 from campusmon.contract import subscription
-from campusmon.mqtt_security import secure
+from campusmon.mqtt.client import accepted, new_client
 from campusmon.private_files import private_dir
 
 from .broker import ManagedBroker
@@ -270,10 +269,10 @@ class Server:
                 self.stop()
                 raise
         if cfg.probes.enabled:
-            from campusmon.probes.inprocess import InProcessRunner
+            from .probing import in_process_runner
 
             try:
-                self.probes = InProcessRunner.for_server(
+                self.probes = in_process_runner(
                     cfg.probes,
                     cfg.broker,
                     cfg.storage.data_dir,
@@ -372,14 +371,7 @@ class Server:
     def _make_client(self, sess: _Session) -> mqtt.Client:
         b = self.config.broker
         # manual_ack: a message is acknowledged only after it is stored, so a kill -9 loses nothing
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id(sess.lane, sess.campus),
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-            userdata=sess,
-        )
-        secure(client, b)
+        client = new_client(b, self.client_id(sess.lane, sess.campus), manual_ack=True, userdata=sess)
         if self.broker is not None and self.broker.server_login is not None:  # no anonymous login
             client.username_pw_set(self.broker.server_login.username, self.broker.server_login.password)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -453,20 +445,14 @@ class Server:
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
-        if reason.is_failure:
-            name = self.client_id(sess.lane, sess.campus)
-            _log.error("broker refused the server (%s session): %s", name, reason)
+        b = self.config.broker
+        who = self.client_id(sess.lane, sess.campus)
+        detail = f" (session present: {flags.session_present})"
+        if not accepted(reason, b, who, section="broker", detail=detail):
             return
         if not sess.active:  # handed over while connecting: leave the session to its new owner
             client.disconnect()
             return
-        _log.info(
-            "connected to broker %s:%s (%s session present: %s)",
-            self.config.broker.host,
-            self.config.broker.port,
-            self.client_id(sess.lane, sess.campus),
-            flags.session_present,
-        )
         client.subscribe([(t, 1) for t in self._topics(sess)])
         sess.subscribed.set()
         with self._sessions_lock:
