@@ -3,6 +3,7 @@ process validates, deduplicates and stores every report. Prints reports/s, serve
 
     .venv/bin/python -m bench.ingest_throughput --devices 143 --reports 40
     .venv/bin/python -m bench.ingest_throughput --backend influx     # + a real VictoriaMetrics
+    .venv/bin/python -m bench.ingest_throughput --server-python ../other/.venv/bin/python   # A/B
 
 Reports are shaped like the real agent's (bench/agent_report.py: 65 samples, ~2.7 KB); `--shape small`
 sends the older 18-sample report. With `--backend influx` the server also spools every report and
@@ -148,15 +149,16 @@ def main() -> None:
     )
     ap.add_argument("--backend", choices=("sqlite", "influx"), default="sqlite")
     ap.add_argument(
-        "--server-src", type=Path, help="run the server from this checkout (A/B against another version)"
+        "--server-python",
+        type=Path,
+        default=Path(sys.executable),
+        help="the interpreter (of another checkout's virtualenv) that runs the server: A/B against it",
     )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="campusmon-bench-"))
     port = free_port()
     env = dict(os.environ, CAMPUSMON_BROKER__PORT=str(port), CAMPUSMON_STORAGE__DATA_DIR=str(work))
-    if args.server_src is not None:
-        env["PYTHONPATH"] = str(args.server_src.resolve())
     vm = None
     if args.backend == "influx":
         from tests.support.victoriametrics import VictoriaMetricsProcess
@@ -165,7 +167,10 @@ def main() -> None:
         env.update(CAMPUSMON_STORAGE__METRICS_BACKEND="influx", CAMPUSMON_METRICS__INFLUX__URL=vm.url)
     server_log = (work / "server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "campusmon", "server", "run"], env=env, stdout=server_log, stderr=server_log
+        [str(args.server_python), "-m", "campusmon", "server", "run"],
+        env=env,
+        stdout=server_log,
+        stderr=server_log,
     )
     total = args.devices * args.reports
     try:
