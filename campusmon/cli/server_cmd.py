@@ -213,6 +213,62 @@ def devices(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     Console().print(table)
 
 
+@app.command("workers")
+def workers(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """District workers: who is alive, which campuses and scheduled jobs each one owns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from campusmon.server.district import CAMPUS, overview
+
+    db = open_db(config)
+    rows, leases, now = overview(db)
+    db.dispose()
+    unowned = sorted(
+        x.name.removeprefix(CAMPUS)
+        for x in leases
+        if x.name.startswith(CAMPUS) and not (x.holder and x.expires_at and x.expires_at > now)
+    )
+    if as_json:
+        out = {
+            "workers": [
+                {
+                    "worker": w.worker,
+                    "host": w.host,
+                    "pid": w.pid,
+                    "alive": w.alive,
+                    "stopped": w.stopped,
+                    "started_at": _iso(w.started_at),
+                    "heartbeat_at": _iso(w.heartbeat_at),
+                    "campuses": list(w.campuses),
+                    "jobs": list(w.jobs),
+                }
+                for w in rows
+            ],
+            "unowned_campuses": unowned,
+        }
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{sum(w.alive for w in rows)} live workers, {len(unowned)} campuses unowned")
+    for col in ("worker", "host", "pid", "state", "heartbeat", "campuses", "jobs"):
+        table.add_column(col)
+    for w in rows:
+        state = "[green]alive[/]" if w.alive else ("[dim]stopped[/]" if w.stopped else "[bold red]gone[/]")
+        table.add_row(
+            w.worker,
+            w.host,
+            str(w.pid),
+            state,
+            fmt_time(w.heartbeat_at),
+            f"{len(w.campuses)}: {', '.join(w.campuses)}" if w.campuses else "-",
+            ", ".join(w.jobs) or "-",
+        )
+    console = Console()
+    console.print(table)
+    if unowned:
+        console.print(f"[bold red]unowned campuses:[/] {', '.join(unowned)}")
+
+
 def demo(
     devices: int = typer.Option(20, "--devices", "-n", min=4, max=500, help="Simulated devices."),
     duration: float = typer.Option(60.0, "--duration", "-d", min=20, max=3600, help="Seconds to run."),

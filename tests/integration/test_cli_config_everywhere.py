@@ -99,6 +99,8 @@ STEPS: tuple[Step, ...] = (
         "no metric store at {tmp}/data",
     ),
     Step("server dead-letters", ("server", "dead-letters", "--json", "--config", S), expect="[]"),
+    # one server, no district: no worker, no lease
+    Step("server workers", ("server", "workers", "--json", "--config", S), expect='"workers": []'),
     Step("inspections due", ("inspections", "due", "--json", "--config", S), expect="classroom_multimedia"),
     Step("inspections overdue", ("inspections", "overdue", "--config", S), expect="0 overdue"),
     Step(

@@ -19,13 +19,17 @@ BINARY = "victoria-metrics"
 
 
 class VictoriaMetricsProcess:
-    def __init__(self, workdir: Path, port: int | None = None, retention: str = "100y") -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, retention: str = "100y", extra: tuple[str, ...] = ()
+    ) -> None:
         if shutil.which(BINARY) is None:
             raise RuntimeError("victoria-metrics is not installed (apt-get install -y victoria-metrics)")
         self.workdir = workdir
         self.data = workdir / "data"
         self.port = port or free_port()
         self.retention = retention
+        #: more flags, e.g. -dedup.minScrapeInterval=1ms (a sample written twice is kept once)
+        self.extra = extra
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -42,6 +46,7 @@ class VictoriaMetricsProcess:
                 f"-httpListenAddr=127.0.0.1:{self.port}",
                 f"-retentionPeriod={self.retention}",
                 "-loggerLevel=WARN",
+                *self.extra,
             ],
             stdout=log,
             stderr=log,

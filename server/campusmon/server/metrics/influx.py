@@ -211,8 +211,25 @@ class InfluxWriter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            self._drain(time.monotonic() + timeout)
         if self._client is not None:
             self._client.close()
+
+    def _drain(self, deadline: float) -> None:
+        """A clean stop writes what the spool still holds (no retries): a district worker that is
+        scaled down may not come back to write it later."""
+        while self._api is not None and time.monotonic() < deadline:
+            try:
+                batch, _ = self.store.spool_read(self._batch)
+            except sqlite3.Error:
+                return
+            if not batch:
+                return
+            body = b"\n".join(data for _, data in batch)
+            if self.write(body) != "ok":
+                _log.warning("metrics: %d reports stay in the spool at stop", self.store.spool_depth())
+                return
+            self.store.spool_done(batch[-1][0], body.count(b"\n") + 1, len(batch))
 
     def _run(self) -> None:
         while not self._stop.is_set():
