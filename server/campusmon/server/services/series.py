@@ -75,6 +75,40 @@ class SqliteSeries:
             raise ValueError(f"agg must be one of {_AGGS}")
         until = time.time() if until is None else until
         step = step or max(60.0, (until - since) / 300)
+        if agg == "last":
+            return self._last(campus, device, name, since, until, step, labels)
+        # SQLite buckets the samples (per label set); the label sets a filter keeps are merged here
+        merged: dict[int, list[float]] = {}
+        for b, lab, total, n, lo, hi in self.store.buckets(
+            campus, device, name, since=since, until=until, step=step
+        ):
+            if labels and any(_labels(lab).get(k) != v for k, v in labels.items()):
+                continue
+            acc = merged.get(b)
+            if acc is None:
+                merged[b] = [total, float(n), lo, hi]
+            else:
+                acc[0] += total
+                acc[1] += float(n)
+                acc[2] = min(acc[2], lo)
+                acc[3] = max(acc[3], hi)
+        out = []
+        for b in sorted(merged):
+            total, count, lo, hi = merged[b]
+            value = {"avg": total / count, "min": lo, "max": hi}[agg]
+            out.append(SeriesPoint(since + (b + 0.5) * step, value, lo, hi))
+        return out
+
+    def _last(
+        self,
+        campus: str,
+        device: str,
+        name: str,
+        since: float,
+        until: float,
+        step: float,
+        labels: Mapping[str, str] | None,
+    ) -> list[SeriesPoint]:
         buckets: dict[int, list[float]] = {}
         for p in self.store.series(campus, device, name, since=since, limit=self.MAX_SAMPLES):
             if p.ts > until:
@@ -82,17 +116,10 @@ class SqliteSeries:
             if labels and any(_labels(p.labels).get(k) != v for k, v in labels.items()):
                 continue
             buckets.setdefault(int((p.ts - since) // step), []).append(p.value)
-        out = []
-        for i in sorted(buckets):
-            vals = buckets[i]
-            value = {
-                "avg": sum(vals) / len(vals),
-                "min": min(vals),
-                "max": max(vals),
-                "last": vals[-1],
-            }[agg]
-            out.append(SeriesPoint(since + (i + 0.5) * step, value, min(vals), max(vals)))
-        return out
+        return [
+            SeriesPoint(since + (i + 0.5) * step, buckets[i][-1], min(buckets[i]), max(buckets[i]))
+            for i in sorted(buckets)
+        ]
 
     def latest(self, campus: str, device: str) -> dict[str, float]:
         """Latest value of every metric; labelled ones as `name{k=v,...}`."""
