@@ -188,14 +188,16 @@ class Server:
         self.http.start()
 
     def health(self) -> Health:
-        """For /healthz and /metrics: broker session, ingest backlog and lag, ingest counters."""
+        """For /healthz and /metrics: broker session, ingest backlog and lag, ingest counters, and the
+        in-process probe runner's results by code."""
         from .web.context import Health
 
         with self._queue.mutex:
             waiting = [i for i in self._queue.queue if i is not None and i is not _SWEEP]
         lag = max(0.0, self.clock() - waiting[0].received) if waiting else 0.0
         counters = self.ingestor.snapshot() if self.ingestor is not None else {}
-        return Health(self.connected, len(waiting), lag, counters)
+        probes = self.probes.runner.result_counts() if self.probes is not None else {}
+        return Health(self.connected, len(waiting), lag, counters, probes)
 
     def _make_client(self) -> mqtt.Client:
         b = self.config.broker

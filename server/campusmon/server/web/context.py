@@ -33,6 +33,8 @@ class Health:
     #: seconds the oldest waiting message has waited (0 when none)
     ingest_lag_seconds: float
     counters: dict[str, int] = field(default_factory=dict)
+    #: checks of the in-process probe runner since start by (check kind, result code)
+    probe_results: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def _no_health() -> Health:

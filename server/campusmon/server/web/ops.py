@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -87,12 +87,14 @@ class _Collector:
             "Notifications given up after retries",
             value=outbox.get("failed", 0),
         )
-        probes = GaugeMetricFamily(
-            "campusmon_probe_results", "Probe results since start, by code", labels=["code"]
+        probes = CounterMetricFamily(
+            "campusmon_probe_results",
+            "Checks of the server's probe runner since start, by check kind and result code "
+            "(ok, timeout, unreachable, auth_failed, refused, bad_status, port_fault, ...)",
+            labels=["check", "code"],
         )
-        for key, n in sorted(h.counters.items()):
-            if key.startswith("probe_"):
-                probes.add_metric([key.removeprefix("probe_")], float(n))
+        for (check, code), n in sorted(h.probe_results.items()):
+            probes.add_metric([check, code], float(n))
         yield probes
         devices = GaugeMetricFamily("campusmon_devices", "Devices by tile colour", labels=["color"])
         for color, n in ctx.devices.overview().counts.items():
