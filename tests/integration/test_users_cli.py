@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from campusmon.cli import app
-from tests.support.web import WebHarness
+from tests.support.web import WebHarness, form_token
 
 PW = "a long enough pass"
 
@@ -34,18 +34,16 @@ def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
 
 
 def api(h: WebHarness, token: str) -> int:
-    return h.client().get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"}).status_code
+    return int(h.client().get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"}).status_code)
 
 
 def can_log_in(h: WebHarness, username: str, password: str) -> bool:
     c = h.client()
-    from tests.support.web import form_token
-
     r = c.post(
         "/login",
         data={"username": username, "password": password, "csrf_token": form_token(c.get("/login").text)},
     )
-    return r.status_code == 303
+    return bool(r.status_code == 303)
 
 
 def test_add_list_passwd(web: WebHarness) -> None:
