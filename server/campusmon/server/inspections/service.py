@@ -204,8 +204,10 @@ class InspectionService:
         return self.local_day(self._now())
 
     # -- what each plan covers ---------------------------------------------------------------------
-    def _covered_assets(self, s: Session, plan: PlanSpec) -> list[tuple[Asset, Room | None, Campus | None]]:
-        rows = s.execute(
+    def _covered_assets(
+        self, s: Session, plan: PlanSpec, room_id: int | None = None
+    ) -> list[tuple[Asset, Room | None, Campus | None]]:
+        q = (
             select(Asset, Room, Campus)
             .outerjoin(Room, Asset.room_id == Room.id)
             .outerjoin(Building, Room.building_id == Building.id)
@@ -216,7 +218,10 @@ class InspectionService:
                 Asset.merged_into.is_(None),
             )
             .order_by(Asset.id)
-        ).all()
+        )
+        if room_id is not None:
+            q = q.where(Asset.room_id == room_id)
+        rows = s.execute(q).all()
         out: list[tuple[Asset, Room | None, Campus | None]] = []
         for asset, in_room, registered in rows:
             room: Room | None = in_room  # outer joins: either may be missing
@@ -232,8 +237,9 @@ class InspectionService:
             out.append((asset, room, campus))
         return out
 
-    def targets(self, s: Session, name: str, plan: PlanSpec) -> list[Target]:
-        covered = self._covered_assets(s, plan)
+    def targets(self, s: Session, name: str, plan: PlanSpec, room_id: int | None = None) -> list[Target]:
+        """What `plan` covers (in one room: `room_id`)."""
+        covered = self._covered_assets(s, plan, room_id)
         if plan.per == "asset":
             return [
                 Target(
@@ -258,14 +264,14 @@ class InspectionService:
             by_room[room.id].append(asset)
             rooms[room.id] = room
         out = []
-        for room_id, assets in by_room.items():
-            room = rooms[room_id]
+        for rid, assets in by_room.items():
+            room = rooms[rid]
             campus = room.building.campus
             out.append(
                 Target(
                     plan=name,
                     kind="room",
-                    room_id=room_id,
+                    room_id=rid,
                     asset_id=None,
                     campus=campus.name,
                     campus_code=campus.code or campus.name,
@@ -287,9 +293,15 @@ class InspectionService:
 
     # -- due and overdue -----------------------------------------------------------------------
     def schedule(
-        self, *, today: date | None = None, within_days: int = 0, plan: str | None = None
+        self,
+        *,
+        today: date | None = None,
+        within_days: int = 0,
+        plan: str | None = None,
+        room_id: int | None = None,
     ) -> list[DueEntry]:
-        """Every covered room and asset with its last and next inspection date, soonest first."""
+        """Every covered room and asset (of one room: `room_id`) with its last and next inspection
+        date, soonest first."""
         today = today or self.today()
         names = [plan] if plan else list(self.plans.plans)
         if plan:
@@ -303,7 +315,7 @@ class InspectionService:
             }
             for name in names:
                 spec = self.plans.plans[name]
-                for t in self.targets(s, name, spec):
+                for t in self.targets(s, name, spec, room_id):
                     mark = marks.get((name, t.key))
                     last = mark.last_done_on if mark is not None else None
                     due_on = next_due(last, spec.interval_days, t.since)
