@@ -20,6 +20,7 @@ from ..services import Invalid
 from ..services.photos import MAX_PHOTO_BYTES
 from .app import lang_of, render
 from .auth import Principal, ctx_of, need
+from .evidence import evidence_in
 from .i18n import N_
 
 router = APIRouter(include_in_schema=False)
@@ -173,6 +174,7 @@ def inspection(request: Request, p: Viewer, inspection_id: int, saved: int | Non
         lang_code=_lang(request),
         result_labels=RESULT_LABELS,
         max_photo_mib=MAX_PHOTO_BYTES // 1024 // 1024,
+        evidence=evidence_in(lang_of(request)),
         can_edit=p.user.can("technician") and view.status == "in_progress",
     )
 
