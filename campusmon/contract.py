@@ -131,7 +131,10 @@ class _Payload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class Status(_Payload, kw_only=True):
-    """Retained device status; `lost` is the MQTT will, so its `ts` is when the agent connected."""
+    """Retained device status; `lost` is the MQTT will, so its `ts` is when the agent connected.
+
+    `connected` (optional) is when the publisher's MQTT connection was made: the will and the `online`
+    of one connection carry the same value, so the server can order them by the device's own clock."""
 
     state: State
     reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON)] | None = None
@@ -139,6 +142,7 @@ class Status(_Payload, kw_only=True):
     agent: Annotated[str, msgspec.Meta(max_length=MAX_AGENT)] | None = None
     #: a probe target's status: the id of the runner that observes it (its state follows the runner's)
     via: Ident | None = None
+    connected: Timestamp | None = None
 
 
 class Metrics(_Payload, kw_only=True):
@@ -404,6 +408,10 @@ def decode(
             raise ContractError(
                 "bad_ts", f"ts is {ahead:.0f} s ahead of the server's clock (is the device's clock wrong?)"
             )
+        if isinstance(payload, Status) and payload.connected is not None:
+            # `connected` orders a device's statuses: one far ahead would outrank all that follow
+            if payload.connected - window.now > window.max_ahead_seconds:
+                raise ContractError("bad_ts", "connected is ahead of the server's clock")
         age = -ahead
         if isinstance(payload, Metrics | Event) and age > window.max_age_seconds:
             raise ContractError(

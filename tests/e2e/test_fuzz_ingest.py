@@ -56,7 +56,7 @@ def test_fuzz_hostile_payloads_through_a_real_server(
         seqs: dict[str, int] = {}
         warm = fz.run_fuzz(pub, seed=SEED + 1, count=2_000, poison=0, seqs=seqs)
         assert wait_until(
-            lambda: fz.stored_reports(data / "metrics.db", fz.GOOD_PREFIX) == warm.good_reports, 60
+            lambda: fz.stored_reports(data / "metrics.db", fz.GOOD_PREFIX) == warm.good_reports, 240
         )
         rss_before = psutil.Process(server.pid).memory_info().rss
         started = time.monotonic()

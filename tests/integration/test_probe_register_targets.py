@@ -171,7 +171,7 @@ def test_server_probes_section(tmp_path: Path) -> None:
 
 def test_sample_server_probes_section_loads(tmp_path: Path) -> None:
     text = (Path(__file__).parents[2] / "server" / "sample-server.toml").read_text(encoding="utf-8")
-    block = text[text.index("# [probes]") :]
+    block = text[text.index("# [probes]") :].split("\n\n")[0]  # up to the blank line after it
     lines = [ln[2:] for ln in block.splitlines() if ln.startswith("# ") and "=" in ln or ln == "# [probes]"]
     uncommented = [ln for ln in lines if not ln.startswith(("config", "#"))]
     section = "\n".join(uncommented).replace("enabled = false", "enabled = true")

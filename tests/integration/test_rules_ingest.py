@@ -51,6 +51,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Ingestor, Clock]]:
         )
     }
     cfg.rules.group_hold_seconds = 5
+    cfg.rules.loss_confirm_seconds = 0  # act on a `lost` at once (the worker's wait is tested elsewhere)
     db = Database(cfg.storage.db_url)
     store = SqliteMetricStore(cfg.storage.metrics_path)
     clock = Clock()

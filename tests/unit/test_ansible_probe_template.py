@@ -35,6 +35,7 @@ def test_rendered_probe_config_loads(tmp_path: Path) -> None:
         campusmon_probe_mqtt_host="broker.school.cn",
         campusmon_probe_mqtt_port=8883,
         campusmon_probe_mqtt_root="campusmon",
+        campusmon_probe_mqtt_keepalive=5,
         campusmon_probe_username="probe-east",
         campusmon_probe_credentials_dir="/creds",
         campusmon_probe_config_dir="/etc/campusmon",

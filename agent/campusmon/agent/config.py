@@ -38,7 +38,9 @@ class MqttSettings:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    keepalive: Annotated[int, Range(5, 3600, "seconds")] = 30
+    #: the broker declares a silent device `lost` ~1.5x this (plus up to 5 s) after its last packet;
+    #: 5 s: a hung or unplugged device is noticed within 15 s, for a ping every 5 s when idle
+    keepalive: Annotated[int, Range(5, 3600, "seconds")] = 5
     #: reconnect waits grow from min to max (doubling, with random jitter)
     #: a password without TLS is refused unless the broker is on this machine (loopback) or this is true
     allow_plaintext_password: bool = False

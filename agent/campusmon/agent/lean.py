@@ -29,6 +29,7 @@ imported ssl), to the real ones.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import types
 from typing import Any
@@ -106,8 +107,15 @@ def import_with_stand_ins(module: str, deferred: tuple[str, ...]) -> None:
 
 
 def import_paho() -> None:
-    """Import `paho.mqtt.client` with lazy stand-ins for PAHO_DEFERRED (see above)."""
+    """Import `paho.mqtt.client` with lazy stand-ins for PAHO_DEFERRED (see above).
+
+    Where PySocks is installed, paho looks for an `mqtt_proxy` setting on every connect through
+    urllib.request (which loads OpenSSL). Without that environment variable the answer is always "no
+    proxy", so the agent tells paho there is no PySocks and the look-up (and OpenSSL) never happen."""
     import_with_stand_ins(_PAHO, PAHO_DEFERRED)
+    if not any(name.lower() == "mqtt_proxy" for name in os.environ):
+        client = sys.modules[_PAHO]
+        client.socks = None  # type: ignore[attr-defined]
 
 
 def import_psutil() -> None:

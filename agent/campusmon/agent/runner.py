@@ -31,6 +31,7 @@ from .collectors import REGISTRY, Collector, PsutilLike
 from .config import AgentConfig
 from .events import peripheral_changes
 from .identity import HardwareFacts, Identity, derive, usable_facts
+from .idle import set_idle
 from .report import build_report
 from .state import SeqCounter
 
@@ -201,6 +202,8 @@ class Agent:
         self._sent_upto = 0
         self._status_mid: int | None = None
         self._status_acked = threading.Event()
+        #: when the current (or last) MQTT connection was made; 0.0 before the first
+        self._connected_at = 0.0
         m = config.mqtt
         self._backoff = Backoff(
             m.reconnect_min_seconds, m.reconnect_max_seconds, fast_s=m.reconnect_fast_seconds
@@ -212,20 +215,32 @@ class Agent:
         self._inventory_topic = wire.topic(root, self.campus, self.device, "inventory")
         self._events_topic = wire.topic(root, self.campus, self.device, "events")
         self._client = self._make_client()
+        # slow PowerShell/WMI queries (inventory, peripherals) must not look like a hung device
+        set_idle(self._keep_alive)
 
     # --- payloads -----------------------------------------------------------------------------------
 
-    def _status(self, state: str, reason: str | None = None) -> bytes:
+    def _status(self, state: str, reason: str | None = None, ts: float | None = None) -> bytes:
         return wire.encode(
             wire.status(
                 self.campus,
                 self.device,
-                time.time(),
+                time.time() if ts is None else ts,
                 state,
                 reason=reason,
                 interval=self.interval,
                 agent=AGENT_NAME,
+                connected=self._connected_at or None,
             )
+        )
+
+    def _arm_will(self) -> None:
+        """A new connection gets its own will: `ts` and `connected` are this connect's time, the same
+        `connected` its `online` carries, so the server orders a will before the next connection's
+        `online` by the device's own clock (never going back within this process)."""
+        self._connected_at = max(time.time(), self._connected_at + 0.001)
+        self._client.will_set(
+            self._status_topic, self._status("lost", ts=self._connected_at), qos=1, retain=True
         )
 
     def report(self, seq: int) -> dict[str, Any]:
@@ -336,8 +351,7 @@ class Agent:
             protocol=mqtt.MQTTv5,
         )
         secure(client, m)
-        # the will: a crash, power cut or pulled cable shows as `lost`
-        client.will_set(self._status_topic, self._status("lost"), qos=1, retain=True)
+        # the will (a crash, power cut or pulled cable shows as `lost`) is armed before each connect
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 2)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -396,6 +410,7 @@ class Agent:
         m = self.config.mqtt
         try:
             if self._client.socket() is None:
+                self._arm_will()
                 if self._connect_called:
                     self._client.reconnect()
                 else:
@@ -407,6 +422,12 @@ class Agent:
             delay = self._backoff.next()
             self._next_connect = time.monotonic() + delay
             _log.warning("cannot connect to %s:%s (%s); retrying in %.1f s", m.host, m.port, exc, delay)
+
+    def _keep_alive(self) -> None:
+        """Serve the MQTT connection (pings, acknowledgements) while a collection is slow; the queue
+        itself is not touched here (a collection may be inside one of its transactions)."""
+        if self._connected and self._client.socket() is not None:
+            self._client.loop(timeout=0)
 
     def _pump(self) -> None:
         room = INFLIGHT_WINDOW - len(self._inflight)
@@ -492,6 +513,7 @@ class Agent:
             if self._acked:
                 self._guard("forget acknowledged messages", self.buffer.ack, self._acked)
         finally:
+            set_idle(None)
             self.buffer.close()
             self.stopped.set()
 

@@ -56,14 +56,25 @@ def _base(campus: str, device: str, ts: float) -> dict[str, Any]:
 
 
 def status(
-    campus: str, device: str, ts: float, state: str, *, reason: str | None, interval: int, agent: str
+    campus: str,
+    device: str,
+    ts: float,
+    state: str,
+    *,
+    reason: str | None,
+    interval: int,
+    agent: str,
+    connected: float | None = None,
 ) -> dict[str, Any]:
-    return _base(campus, device, ts) | {
+    out = _base(campus, device, ts) | {
         "state": state,
         "reason": reason if reason is None else reason[:MAX_REASON],
         "interval": interval,
         "agent": agent,
     }
+    if connected is not None:
+        out["connected"] = connected
+    return out
 
 
 def metrics(

@@ -98,6 +98,8 @@ class ProbeRunner:
         self._results: Counter[tuple[str, str]] = Counter()
         self.stop_reason = "stopped"
         self._client: mqtt.Client | None = None
+        #: when the current (or last) MQTT connection was made
+        self._connected_at = 0.0
 
     def _state(self, target: TargetSettings) -> TargetState:
         seq = SeqCounter(self.config.runner.state_dir / f"{target.id}.seq")
@@ -105,20 +107,42 @@ class ProbeRunner:
 
     # -- MQTT ----------------------------------------------------------------------------------
     def _status(
-        self, device: str, state: str, reason: str | None, interval: int | None, via: str | None = None
+        self,
+        device: str,
+        state: str,
+        reason: str | None,
+        interval: int | None,
+        via: str | None = None,
+        *,
+        ts: float | None = None,
+        connected: float | None = None,
     ) -> bytes:
+        """A target's observed status is ordered by its own `ts` (`connected` = `ts`); the runner's
+        own status carries the time of its connection, like an agent's (docs/protocol.md)."""
+        now = time.time() if ts is None else ts
         return encode(
             Status(
                 campus=self.campus,
                 device=device,
-                ts=time.time(),
+                ts=now,
                 state=state,  # type: ignore[arg-type]
                 reason=reason,
                 interval=interval,
                 agent=RUNNER_NAME,
                 via=via,
+                connected=now if connected is None else connected,
             )
         )
+
+    def _own_status(self, state: str, reason: str | None = None, ts: float | None = None) -> bytes:
+        return self._status(
+            self.config.runner.id, state, reason, None, ts=ts, connected=self._connected_at or None
+        )
+
+    def _arm_will(self, client: mqtt.Client, userdata: Any = None) -> None:
+        """Called by paho before every (re)connect: the will carries this connection's time."""
+        self._connected_at = max(time.time(), self._connected_at + 0.001)
+        client.will_set(self._status_topic, self._own_status("lost", ts=self._connected_at), 1, True)
 
     def _make_client(self) -> mqtt.Client:
         m = self.config.mqtt
@@ -129,7 +153,8 @@ class ProbeRunner:
         )
         secure(client, m)
         # the will covers the runner's own id only; the server lets the targets follow it (`via`)
-        client.will_set(self._status_topic, self._status(self.config.runner.id, "lost", None, None), 1, True)
+        self._arm_will(client)
+        client.on_pre_connect = self._arm_will
         client.reconnect_delay_set(min_delay=1, max_delay=60)
         client.max_queued_messages_set(50_000)
         client.on_connect = self._on_connect
@@ -149,7 +174,7 @@ class ProbeRunner:
             self.campus,
             self.config.runner.id,
         )
-        client.publish(self._status_topic, self._status(self.config.runner.id, "online", None, None), 1, True)
+        client.publish(self._status_topic, self._own_status("online"), 1, True)
         with self._lock:
             known = [(s.target, s.status, s.status_reason) for s in self.targets.values() if s.status]
         for target, state, why in known:  # a broker that lost its retained store learns them again
@@ -349,9 +374,7 @@ class ProbeRunner:
         if self._client is None:
             return
         if self._connected.is_set():
-            info = self._client.publish(
-                self._status_topic, self._status(self.config.runner.id, "shutdown", reason, None), 1, True
-            )
+            info = self._client.publish(self._status_topic, self._own_status("shutdown", reason), 1, True)
             try:
                 info.wait_for_publish(timeout=5)
             except (RuntimeError, ValueError) as exc:

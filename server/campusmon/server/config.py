@@ -38,7 +38,9 @@ class BrokerSettings:
     tls_key: Path | None = None
     #: an external broker: a password without TLS is refused unless it is on this machine or this is true
     allow_plaintext_password: bool = False
-    keepalive: Annotated[int, Range(5, 3600, "seconds")] = 30
+    #: our own link to the broker: a hung broker is noticed (broker_down) ~1.5x this after it stops
+    #: answering; the in-process probe runner uses it too
+    keepalive: Annotated[int, Range(5, 3600, "seconds")] = 10
     client_id: str = "campusmon-server"
     #: how long the broker keeps our session (and queues reports) while the server is down
     session_expiry_seconds: Annotated[int, Range(60, 2**32 - 1, "seconds")] = 7 * 86400
@@ -281,6 +283,14 @@ class RulesSettings:
     group_hold_seconds: Annotated[float, Range(0, 3600, "seconds")] = 5.0
     #: how often expected-hours, stale-report and grouping checks run
     sweep_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 2.0
+    #: a `lost` waits this long before it is acted on: a broker that stops fires every will just
+    #: before it drops our own connection, and such losses are held (below), not ticketed
+    loss_confirm_seconds: Annotated[float, Range(0, 10, "seconds")] = 0.5
+    #: after our link to the broker comes back, devices get this long to reconnect: the `lost` wills
+    #: a broker stop fires are held (no ticket for a device back in time), silence is no fault
+    link_grace_seconds: Annotated[float, Range(0, 3600, "seconds")] = 60.0
+    #: the broker unreachable this long: one `broker_down` ticket (instead of a ticket per device)
+    broker_down_after_seconds: Annotated[float, Range(1, 86400, "seconds")] = 60.0
     #: threshold rule -> where it comes from: "shipped", "site" or "shipped, changed: <keys>"
     origins: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 

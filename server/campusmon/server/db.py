@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from campusmon.private_files import DIR_MODE, private_file
+from campusmon.private_files import DIR_MODE, FILE_MODE, private_file, tighten
 
 _log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -79,7 +79,8 @@ def _file_lock(path: Path, wait: float) -> Iterator[None]:
         return
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    tighten(path, FILE_MODE)  # one an older version (or a copy) left open to others
     try:
         deadline = time.monotonic() + wait
         told = False

@@ -10,9 +10,9 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import (
     DataError,
     IntegrityError,
@@ -32,13 +32,14 @@ from campusmon.contract import (
     Status,
     TsWindow,
     decode,
+    encode,
     parse_topic,
 )
 
 from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
 from .metrics_store import SqliteMetricStore
-from .models import ACTIVE_STATES, DeadLetter, Device, DeviceHistory, Ticket
+from .models import ACTIVE_STATES, DeadLetter, Device, DeviceHistory, SeenEvent, Ticket
 from .register.service import InventoryOutcome, RegisterService
 from .register.topology import RegisterTopology
 from .rules import (
@@ -51,6 +52,7 @@ from .rules import (
     peripheral_subject,
 )
 from .schedule import Expectation, compile_schedule
+from .status_order import StatusMark, supersedes
 from .tickets import DOWN_PROBLEMS, SYSTEM_ACTOR, EventHook, TicketService
 from .topology import LayeredTopology, Placement, Topology
 
@@ -88,6 +90,14 @@ class _Liveness:
 
 #: reports whose liveness is held in memory before a write is forced (it is also written every sweep)
 LIVENESS_BATCH = 500
+#: statuses received this long after the server's link to the broker came back are part of that
+#: event (queued wills, retained statuses), not news
+LINK_SETTLE_SECONDS = 15.0
+#: a `lost` received this long before our own link to the broker dropped came with that event: a
+#: broker stopping fires every will just before it closes our connection
+LINK_PRE_SECONDS = 2.0
+#: an event's mark is kept this long: a redelivery or replay within it is not acted on again
+SEEN_EVENTS_DAYS = 30
 
 #: the database is unavailable or in trouble, not refusing this message: never parked. The worker
 #: retries OperationalError; anything else stops the server, and the broker redelivers the message
@@ -167,6 +177,25 @@ class Ingestor:
         self._stale: set[tuple[str, str]] = set()
         #: silence is counted from our own start at the earliest (we were not listening before)
         self.started = clock()
+        #: our own link to the broker: down since, back since (None: never lost in this process)
+        self.link_down_since: float | None = None
+        self.link_up_since: float | None = None
+        #: `lost` statuses that came with a broker/link event, held until the devices had time to
+        #: come back: (campus, device) -> when received
+        self._held: dict[tuple[str, str], float] = {}
+        #: `lost` statuses waiting `rules.loss_confirm_seconds` (monotonic) before they are acted on:
+        #: (campus, device) -> (when received, when due)
+        self._confirming: dict[tuple[str, str], tuple[float, float]] = {}
+        self._last_link_down: float | None = None
+        with db.session() as s:
+            for d in s.scalars(select(Device).where(Device.loss_pending.is_(True), Device.state == "lost")):
+                # a loss this server stored but had not decided on when it stopped: decide it now
+                since = as_utc(d.state_since)
+                self._confirming[(d.campus, d.device)] = (
+                    since.timestamp() if since is not None else self.started,
+                    time.monotonic(),
+                )
+        self._next_prune = 0.0
         with db.session() as s:
             for t in s.scalars(
                 select(Ticket).where(Ticket.problem == "report_stale", Ticket.status.in_(ACTIVE_STATES))
@@ -205,9 +234,10 @@ class Ingestor:
             return None
         return rule
 
-    def handle(self, topic: str, raw: bytes, *, received: float | None = None) -> str:
+    def handle(self, topic: str, raw: bytes, *, received: float | None = None, retained: bool = False) -> str:
         """Process one message; returns the outcome name that was counted. Raises only when the
-        database is unavailable (the caller keeps the message and retries)."""
+        database is unavailable (the caller keeps the message and retries). `retained`: the broker
+        delivered it from its retained store (on a (re)subscribe), not as it was published."""
         received = received or self.clock()
         ing = self.config.ingest
         try:
@@ -217,7 +247,7 @@ class Ingestor:
         except ContractError as exc:
             return self._reject(exc, topic, received)
         try:
-            outcome = self._store(payload, received)
+            outcome = self._store(payload, received, retained)
         except _UNAVAILABLE:
             raise
         except _POISON as exc:
@@ -225,14 +255,15 @@ class Ingestor:
         self.count(outcome)
         return outcome
 
-    def _store(self, payload: Payload, received: float) -> str:
+    def _store(self, payload: Payload, received: float, retained: bool = False) -> str:
         if isinstance(payload, Status):
             return self._status(payload, received)
         if isinstance(payload, Metrics):
             return self._metrics(payload, received)
         if isinstance(payload, Inventory):
             return self._inventory(payload, received)
-        return self._event(payload, received)
+        # an event is a happening, not a state: a retained copy is old news on every resubscribe
+        return "retained_event" if retained else self._event(payload, received)
 
     def _dead_letter(self, topic: str, raw: bytes, received: float, exc: BaseException) -> str:
         """Park a message that could not be stored; the same message again counts up its row."""
@@ -322,19 +353,28 @@ class Ingestor:
     def _status(self, st: Status, received: float) -> str:
         now = _dt(received)
         paged = False
+        mark = StatusMark(st.state, st.ts, st.connected)
         with self.db.session() as s:
             dev = self._device(s, st.campus, st.device, now)
-            old = dev.state
-            # the will's ts is when the agent connected: stamp `lost` with the time we received it
-            since = now if st.state == "lost" else _dt(min(st.ts, received))
             if st.via is not None and dev.observed_by != st.via:
                 dev.observed_by = st.via
+            old = dev.state
+            stored = (
+                StatusMark(old, dev.status_ts, dev.status_connected) if dev.status_ts is not None else None
+            )
+            if not supersedes(mark, stored):
+                # retained statuses come again on every (re)subscribe, and a status can arrive after a
+                # newer one (the broker's queue): the device's own clock decides, not the arrival
+                return "duplicate_status" if old == st.state else "stale_status"
+            dev.status_ts, dev.status_connected = st.ts, st.connected
             if old == st.state:
-                # retained statuses come again on every (re)subscribe: the stored state decides
-                return "duplicate_status"
-            last = as_utc(dev.state_since)
-            if st.state != "lost" and last is not None and since < last:
-                return "stale_status"
+                return "duplicate_status"  # e.g. an `online` of the next connection: no news
+            # a loss not decided yet (waiting, held, or cut short by a crash) that this status ends
+            pending = dev.loss_pending
+            lost_at = as_utc(dev.state_since) if old == "lost" else None
+            dev.loss_pending = False
+            # the will's ts is when the agent connected: stamp `lost` with the time we received it
+            since = now if st.state == "lost" else _dt(min(st.ts, received))
             dev.state = st.state
             dev.state_since = since
             dev.state_reason = st.reason
@@ -347,6 +387,7 @@ class Ingestor:
             if st.state == "lost":
                 exp = self.expectation(st.campus, st.device, received)
                 paged = exp.expected and exp.past_grace
+                dev.loss_pending = paged  # cleared once decided: a crash before that decides again
                 if not exp.expected:
                     kind = "lost_outside_hours"  # recorded, not paged
             s.add(
@@ -357,12 +398,30 @@ class Ingestor:
                     detail=f"{old} -> {st.state}" + (f" ({st.reason})" if st.reason else ""),
                 )
             )
+        key = (st.campus, st.device)
         if st.state != "online":
             self._unobserved(st.campus, st.device, st.state, now)
         if st.state == "lost":
             if paged:
-                self._lost(st.campus, st.device, received)
+                confirm = self.config.rules.loss_confirm_seconds
+                if self._around_link_event(received):
+                    self._held[key] = received  # the sweep decides once devices had time to return
+                    self.count("lost_held")
+                elif confirm > 0:
+                    self._confirming[key] = (received, time.monotonic() + confirm)
+                else:
+                    self._lost(st.campus, st.device, received)
+                    self._loss_decided([key])
         else:
+            waiting = self._confirming.pop(key, None)
+            held = self._held.pop(key, None)
+            if held is not None:
+                self.count("lost_held_back")
+            elif pending and lost_at is not None:
+                loss = waiting[0] if waiting is not None else lost_at.timestamp()
+                if not self._link_dropped_around(loss):
+                    # back before the wait was over (or the server died meanwhile): still a loss
+                    self._lost(st.campus, st.device, loss)
             why = (
                 "came back online"
                 if st.state == "online"
@@ -370,6 +429,148 @@ class Ingestor:
             )
             self._recovered(st.campus, st.device, f"{st.device} {why}", now)
         return "accepted_status"
+
+    # -- our own link to the broker ----------------------------------------------------------------
+    def _around_link_event(self, received: float) -> bool:
+        """Did this `lost` come with our link to the broker dropping (a broker stop fires every will)?"""
+        if self.link_down_since is not None:
+            return True
+        return self.link_up_since is not None and received - self.link_up_since <= LINK_SETTLE_SECONDS
+
+    def _in_link_grace(self, now_ts: float) -> bool:
+        """Silence and absence mean nothing while the broker is away, nor until devices had time to
+        reconnect after it came back."""
+        if self.link_down_since is not None:
+            return True
+        grace = self.config.rules.link_grace_seconds
+        return self.link_up_since is not None and now_ts - self.link_up_since < grace
+
+    def next_due(self) -> float | None:
+        """When (time.monotonic) the next `lost` waiting for confirmation is due, if any."""
+        return min((due for _, due in self._confirming.values()), default=None)
+
+    def release_due(self, mono_now: float | None = None) -> None:
+        """Act on the `lost` statuses whose confirmation wait is over: a device loss, or part of a
+        broker/link event if our own link dropped meanwhile (or just before)."""
+        mono_now = time.monotonic() if mono_now is None else mono_now
+        due = [(k, r) for k, (r, d) in self._confirming.items() if d <= mono_now]
+        for key, received in due:
+            if self._link_dropped_around(received):
+                self._held[key] = received
+                self.count("lost_held")
+            else:
+                try:
+                    self._lost(*key, received)
+                    self._loss_decided([key])
+                except (OperationalError, sqlite3.OperationalError):
+                    self._confirming[key] = (received, mono_now + 1.0)  # storage away: try again
+                    raise
+            del self._confirming[key]
+
+    def _link_dropped_around(self, received: float) -> bool:
+        """Is our link down, or did it drop just after this `lost` was received?"""
+        last = self._last_link_down
+        return self.link_down_since is not None or (last is not None and last >= received - LINK_PRE_SECONDS)
+
+    def _loss_decided(self, keys: list[tuple[str, str]]) -> None:
+        """These losses are acted on: a crash from now on does not decide them again."""
+        with self.db.session() as s:
+            for campus, device in keys:
+                s.execute(
+                    update(Device)
+                    .where(Device.campus == campus, Device.device == device, Device.state == "lost")
+                    .values(loss_pending=False)
+                )
+
+    def link_down(self, at: float) -> None:
+        """Our connection to the broker dropped (called in message order, from the worker)."""
+        self._last_link_down = at
+        if self.link_down_since is None:
+            self.link_down_since = at
+            self.count("link_down")
+
+    def link_up(self, at: float) -> None:
+        """Our connection to the broker is back: end a broker ticket, start the grace for devices."""
+        if self.link_down_since is None:
+            return
+        down_for = at - self.link_down_since
+        self.link_down_since = None
+        self.link_up_since = at
+        self.count("link_up")
+        tid = self.tickets.resolve_auto(
+            campus="",
+            device="",
+            problem="broker_down",
+            subject=self._broker_name,
+            note=f"resolved automatically: the broker is reachable again after {down_for:.0f} s",
+            at=_dt(at),
+        )
+        if tid is not None:
+            self.count("tickets_resolved")
+            _log.info("ticket #%s resolved automatically: broker back", tid)
+
+    @property
+    def _broker_name(self) -> str:
+        b = self.config.broker
+        return f"{b.host}:{b.port}"[:200]
+
+    def _link_sweep(self, now_ts: float) -> None:
+        """One ticket for a broker away too long; held losses that did not come back go on as losses."""
+        rules = self.config.rules
+        if self.link_down_since is not None:
+            down_for = now_ts - self.link_down_since
+            if down_for >= rules.broker_down_after_seconds:
+                summary = f"the broker {self._broker_name} is unreachable (for {down_for:.0f} s so far)"
+                opened = self.tickets.open(
+                    campus="",
+                    device="",
+                    problem="broker_down",
+                    subject=self._broker_name,
+                    summary=summary,
+                    severity="critical",
+                    at=_dt(now_ts),
+                )
+                self._note_opened(opened.created, opened.ticket_id, summary)
+            return
+        if not self._held or self._in_link_grace(now_ts):
+            return
+        due = [k for k, at in self._held.items() if now_ts - at >= rules.link_grace_seconds]
+        if not due:
+            return
+        with self.db.session() as s:
+            lost = {
+                (d.campus, d.device)
+                for d in s.scalars(select(Device).where(Device.state == "lost"))
+                if (d.campus, d.device) in self._held
+            }
+        by_campus: dict[str, list[str]] = defaultdict(list)
+        for key in due:
+            if key in lost:
+                by_campus[key[0]].append(key[1])
+        for campus, devices in sorted(by_campus.items()):
+            rooms = {self.topology.room_of(campus, d) or f"?{d}" for d in devices}
+            if len(devices) >= rules.group_min_devices and len(rooms) > 1:
+                # many rooms still away after the broker came back: their way to the broker, not them
+                summary = (
+                    f"{len(devices)} devices in {len(rooms)} rooms did not come back after the broker "
+                    "returned (campus link or campus broker?)"
+                )
+                opened = self.tickets.open(
+                    campus=campus,
+                    device="",
+                    problem="link_down",
+                    summary=summary,
+                    severity="critical",
+                    affected=sorted(devices),
+                    at=_dt(now_ts),
+                )
+                self._note_opened(opened.created, opened.ticket_id, f"campus {campus}: {summary}")
+            else:
+                for device in devices:
+                    self._lost(campus, device, now_ts)
+        self._loss_decided(due)
+        for key in due:
+            del self._held[key]
 
     def _unobserved(self, campus: str, runner: str, state: str, now: datetime) -> None:
         """A probe runner stopped or died: the targets it saw online follow it to `unknown` (nobody
@@ -610,6 +811,12 @@ class Ingestor:
         now = _dt(now_ts)
         self.flush_liveness()  # the stale-report check below reads last_seen
         self.tickets.settle_flapping(now)
+        self.release_due()
+        self._link_sweep(now_ts)
+        self._prune_seen_events(now_ts)
+        if self._in_link_grace(now_ts):
+            self.count("sweeps")
+            return  # nobody can report while the broker is away: silence and absence are not faults
         hold = self.config.rules.group_hold_seconds
         with self.db.session() as s:
             devices = list(s.scalars(select(Device).where(Device.state.in_(("lost", "shutdown", "online")))))
@@ -628,7 +835,7 @@ class Ingestor:
                     self._recovered(d.campus, d.device, f"{d.device} is online", now, own_groups=False)
                 self._check_stale(d, now_ts)
                 continue
-            if key in covered or since is None:
+            if key in covered or since is None or key in self._held or key in self._confirming:
                 continue
             if (at := handled.get(key)) is not None and since <= at:
                 continue  # a person resolved this loss: it stays resolved until the device is seen again
@@ -667,7 +874,7 @@ class Ingestor:
         seen = as_utc(d.last_seen)
         if key in self._stale or seen is None or not d.interval_s:
             return
-        silent = now_ts - max(seen.timestamp(), self.started)
+        silent = now_ts - max(seen.timestamp(), self.started, self.link_up_since or 0.0)
         if silent < d.interval_s * self.config.rules.stale_intervals:
             return
         rule = self.rule("report_stale", d.campus, d.device)
@@ -826,18 +1033,45 @@ class Ingestor:
             self.tickets.note(opened.ticket_id, f"also changed: {what}", actor=SYSTEM_ACTOR)
         self._note_opened(opened.created, opened.ticket_id, summary)
 
+    @staticmethod
+    def _event_digest(ev: Event) -> str:
+        """An event's identity: the same happening has the same content (a redelivery, a replay)."""
+        return hashlib.sha256(encode(ev)).hexdigest()
+
     def _event(self, ev: Event, received: float) -> str:
+        digest = self._event_digest(ev)
         with self.db.session() as s:
-            dev = self._device(s, ev.campus, ev.device, _dt(received))
-            dev.last_seen = _dt(received)
-            s.add(
-                DeviceHistory(
-                    device_id=dev.id,
-                    at=_dt(ev.ts),
-                    kind=f"event_{ev.kind}"[:32],
-                    detail=f"[{ev.severity}] {ev.message}",
+            if s.get(SeenEvent, (ev.campus, ev.device, digest)) is not None:
+                return "duplicate_event"
+        # act first, then mark it seen with its history row: a crash in between acts again (ticket
+        # operations are idempotent), it never loses the event
+        self._act_on_event(ev, received)
+        try:
+            with self.db.session() as s:
+                dev = self._device(s, ev.campus, ev.device, _dt(received))
+                dev.last_seen = _dt(received)
+                s.add(SeenEvent(campus=ev.campus, device=ev.device, digest=digest, seen_at=_dt(received)))
+                s.add(
+                    DeviceHistory(
+                        device_id=dev.id,
+                        at=_dt(ev.ts),
+                        kind=f"event_{ev.kind}"[:32],
+                        detail=f"[{ev.severity}] {ev.message}",
+                    )
                 )
-            )
+        except IntegrityError:
+            return "duplicate_event"  # another server process took it meanwhile
+        return "accepted_event"
+
+    def _prune_seen_events(self, now_ts: float) -> None:
+        if now_ts < self._next_prune:
+            return
+        self._next_prune = now_ts + 3600
+        cutoff = _dt(now_ts) - timedelta(days=SEEN_EVENTS_DAYS)
+        with self.db.session() as s:
+            s.execute(delete(SeenEvent).where(SeenEvent.seen_at < cutoff))
+
+    def _act_on_event(self, ev: Event, received: float) -> None:
         if ev.kind in PERIPHERAL_GONE + PERIPHERAL_BACK:
             rule = self.rule("peripheral_missing", ev.campus, ev.device)
             if rule is not None:
@@ -853,7 +1087,6 @@ class Ingestor:
                     rule.ticket,
                 )
                 self._act(ev.campus, ev.device, [action], _dt(received))
-        return "accepted_event"
 
     def _act(self, campus: str, device: str, actions: list[Action], now: datetime) -> None:
         for a in actions:

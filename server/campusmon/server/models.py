@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -52,6 +53,23 @@ class Device(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     #: the probe runner (device id, same campus) that observes this device; None for an agent
     observed_by: Mapped[str | None] = mapped_column(String(64))
+    #: what orders the stored status by the device's clock: its `ts` and `connected` (status_order.py)
+    status_ts: Mapped[float | None] = mapped_column(Float)
+    status_connected: Mapped[float | None] = mapped_column(Float)
+    #: lost in expected hours and not acted on yet (waiting for confirmation, or held)
+    loss_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SeenEvent(Base):
+    """An event already acted on, so a redelivery or a replay is not acted on again."""
+
+    __tablename__ = "seen_events"
+
+    campus: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: sha256 of the event's content (its ts, kind, severity, message and data)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DeviceHistory(Base):

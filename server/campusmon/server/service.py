@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,9 +49,92 @@ class _Incoming:
     mid: int
     qos: int
     received: float
+    #: delivered from the broker's retained store (a (re)subscribe), not as published
+    retained: bool = False
+    #: the MQTT session that must acknowledge it
+    client: mqtt.Client | None = None
+    #: "link_down" / "link_up": our own connection to the broker changed (no message)
+    control: str = ""
 
 
-_SWEEP = _Incoming("", b"", 0, 0, 0.0)
+#: kinds that overtake queued metrics and inventories (their own MQTT session and worker lane)
+PRIORITY_KINDS = ("status", "events")
+#: a status or event failing to store is retried this often (backoff from RETRY_FIRST_SECONDS) before
+#: it is handed to `dead_letter` or parked unacknowledged, so the next one is not blocked
+PRIORITY_ATTEMPTS = 4
+#: a report keeps its place (per-device order) and is retried with backoff up to this cap
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+#: after this many attempts a report is offered to `dead_letter` (it keeps its place if refused)
+BULK_ATTEMPTS = 8
+#: each lane holds at most this many received messages (the broker's in-flight window is far less)
+LANE_SIZE = 10_000
+
+#: called with (topic, payload, error) for a message that keeps failing; True: it is kept elsewhere
+#: (a dead-letter table) and is acknowledged; False: it stays unacknowledged with us
+DeadLetter = Callable[[str, bytes, BaseException], bool]
+
+
+class _Lanes:
+    """Two FIFO lanes, statuses/events before metrics; a full lane blocks its MQTT network thread
+    (backpressure: the broker keeps queueing)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._prio: deque[_Incoming | None] = deque()
+        self._bulk: deque[_Incoming] = deque()
+        self._maxsize = maxsize
+        self._cond = threading.Condition()
+
+    def put(self, item: _Incoming | None, *, priority: bool) -> None:
+        with self._cond:
+            lane: deque[Any] = self._prio if priority or item is None else self._bulk
+            while len(lane) >= self._maxsize and item is not None:
+                self._cond.wait(0.5)
+            lane.append(item)
+            self._cond.notify_all()
+
+    def take(self, *, priority: bool) -> tuple[bool, _Incoming | None]:
+        """(True, item) if that lane had one (None: the stop sentinel); (False, None) if empty."""
+        with self._cond:
+            lane: deque[Any] = self._prio if priority else self._bulk
+            if not lane:
+                return False, None
+            item = lane.popleft()
+            self._cond.notify_all()
+            return True, item
+
+    def wait(self, timeout: float, *, priority: bool, bulk: bool) -> None:
+        """Sleep up to `timeout` unless a lane the caller takes from (`priority`, `bulk`) has work."""
+        with self._cond:
+            if not ((priority and self._prio) or (bulk and self._bulk)):
+                self._cond.wait(timeout)
+
+    def waiting(self) -> tuple[int, float | None]:
+        """How many messages wait, and when the oldest of them was received."""
+        with self._cond:
+            items = [i for i in (*self._prio, *self._bulk) if i is not None and not i.control]
+        return len(items), min((i.received for i in items), default=None)
+
+    def sizes(self) -> tuple[int, int]:
+        with self._cond:
+            return len(self._prio), len(self._bulk)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A message whose storing failed: when to try again, how often it failed."""
+
+    item: _Incoming
+    attempts: int = 0
+    due: float = 0.0
+    error: BaseException | None = None
+
+    def failed(self, now: float, error: BaseException) -> float:
+        self.attempts += 1
+        self.error = error
+        delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2.0 ** (self.attempts - 1))
+        self.due = now + delay
+        return delay
 
 
 class Server:
@@ -74,8 +157,13 @@ class Server:
         self.db: Database | None = None
         self.metrics: SqliteMetricStore | None = None
         self.ingestor: Ingestor | None = None
-        self._queue: queue.Queue[_Incoming | None] = queue.Queue(maxsize=10_000)
-        self._client: mqtt.Client | None = None
+        self._lanes = _Lanes(LANE_SIZE)
+        #: one MQTT session per lane, so statuses never wait behind reports in the broker's queue
+        self._clients: dict[str, mqtt.Client] = {}
+        #: set by whoever keeps messages that cannot be stored (see DeadLetter)
+        self.dead_letter: DeadLetter | None = None
+        #: statuses/events that failed PRIORITY_ATTEMPTS times: unacknowledged, retried with backoff
+        self._parked: list[_Pending] = []
         #: the in-process probe runner ([probes] enabled)
         self.probes: InProcessRunner | None = None
         #: looks for overdue inspections every [inspections] check_minutes
@@ -83,7 +171,10 @@ class Server:
         #: the web console and HTTP API ([http] enabled)
         self.http: HttpServer | None = None
         self._worker: threading.Thread | None = None
-        self._subscribed = threading.Event()
+        self._subscribed: dict[str, threading.Event] = {
+            "priority": threading.Event(),
+            "bulk": threading.Event(),
+        }
         self._stopped = threading.Event()
         #: set when the ingest worker died of a bug; `campusmon server run` then exits non-zero
         self.fatal = threading.Event()
@@ -115,19 +206,25 @@ class Server:
         self.inspections.start()
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
-        self._client = self._make_client()
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = cfg.broker.session_expiry_seconds
-        self._client.connect_async(
-            cfg.broker.host,
-            cfg.broker.port,
-            keepalive=cfg.broker.keepalive,
-            clean_start=False,
-            properties=props,
-        )
-        self._client.loop_start()
-        if wait_connected and not self._subscribed.wait(wait_connected):
-            _log.warning("not connected to the broker after %.0f s; still trying", wait_connected)
+        for lane in ("priority", "bulk"):
+            client = self._make_client(lane)
+            self._clients[lane] = client
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = cfg.broker.session_expiry_seconds
+            client.connect_async(
+                cfg.broker.host,
+                cfg.broker.port,
+                keepalive=cfg.broker.keepalive,
+                clean_start=False,
+                properties=props,
+            )
+            client.loop_start()
+        if wait_connected:
+            deadline = time.monotonic() + wait_connected
+            for ev in self._subscribed.values():
+                if not ev.wait(max(0.0, deadline - time.monotonic())):
+                    _log.warning("not connected to the broker after %.0f s; still trying", wait_connected)
+                    break
         if cfg.http.enabled:
             try:
                 self._start_http()
@@ -192,23 +289,31 @@ class Server:
         in-process probe runner's results by code."""
         from .web.context import Health
 
-        with self._queue.mutex:
-            waiting = [i for i in self._queue.queue if i is not None and i is not _SWEEP]
-        lag = max(0.0, self.clock() - waiting[0].received) if waiting else 0.0
+        waiting, oldest = self._lanes.waiting()
+        lag = max(0.0, self.clock() - oldest) if oldest is not None else 0.0
         counters = self.ingestor.snapshot() if self.ingestor is not None else {}
         probes = self.probes.runner.result_counts() if self.probes is not None else {}
-        return Health(self.connected, len(waiting), lag, counters, probes)
+        return Health(self.connected, waiting, lag, counters, probes)
 
-    def _make_client(self) -> mqtt.Client:
+    def client_id(self, lane: str) -> str:
+        """The reports keep the configured id (and its persistent session); statuses get their own."""
+        b = self.config.broker
+        return b.client_id if lane == "bulk" else f"{b.client_id}-status"
+
+    def _make_client(self, lane: str) -> mqtt.Client:
         b = self.config.broker
         # manual_ack: a message is acknowledged only after it is stored, so a kill -9 loses nothing
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=b.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id(lane),
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+            userdata=lane,
         )
         secure(client, b)
         if self.broker is not None and self.broker.server_login is not None:  # no anonymous login
             client.username_pw_set(self.broker.server_login.username, self.broker.server_login.password)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -222,12 +327,12 @@ class Server:
             self.http.stop()
         if self.probes is not None:  # first, so the server still hears the runner's shutdown status
             self.probes.stop()
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
+        for client in self._clients.values():
+            client.disconnect()
+            client.loop_stop()
         if self.inspections is not None:
             self.inspections.stop()
-        self._queue.put(None)
+        self._lanes.put(None, priority=True)
         if self._worker is not None:
             self._worker.join(timeout=10)
         if self.ingestor is not None and not (self._worker is not None and self._worker.is_alive()):
@@ -248,71 +353,128 @@ class Server:
 
     @property
     def connected(self) -> bool:
-        return self._subscribed.is_set()
+        return all(ev.is_set() for ev in self._subscribed.values())
 
-    # -- MQTT callbacks (network thread) ---------------------------------------------------------
+    # -- MQTT callbacks (network threads) --------------------------------------------------------
+    def _topics(self, lane: str) -> list[str]:
+        """The status session takes statuses and events; the report session takes everything else
+        (also topics of unknown kinds, to count them), and leaves statuses to the other one."""
+        root = self.config.broker.root
+        if lane == "priority":
+            return [f"{root}/+/+/{k}" for k in PRIORITY_KINDS]
+        return [subscription(root)]
+
     def _on_connect(
         self,
         client: mqtt.Client,
-        userdata: Any,
+        lane: str,
         flags: mqtt.ConnectFlags,
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
         if reason.is_failure:
-            _log.error("broker refused the server: %s", reason)
+            _log.error("broker refused the server (%s session): %s", lane, reason)
             return
         _log.info(
-            "connected to broker %s:%s (session present: %s)",
+            "connected to broker %s:%s (%s session present: %s)",
             self.config.broker.host,
             self.config.broker.port,
+            lane,
             flags.session_present,
         )
-        client.subscribe(subscription(self.config.broker.root), qos=1)
-        self._subscribed.set()
+        client.subscribe([(t, 1) for t in self._topics(lane)])
+        self._subscribed[lane].set()
+        if self.connected:
+            self._lanes.put(_Incoming("", b"", 0, 0, self.clock(), control="link_up"), priority=True)
 
     def _on_disconnect(
         self,
         client: mqtt.Client,
-        userdata: Any,
+        lane: str,
         flags: mqtt.DisconnectFlags,
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
-        self._subscribed.clear()
-        if not self._stopped.is_set():
-            _log.warning("lost the broker (%s); reconnecting", reason)
+        was = self.connected
+        self._subscribed[lane].clear()
+        if self._stopped.is_set():
+            return
+        _log.warning("lost the broker (%s session: %s); reconnecting", lane, reason)
+        if was:
+            self._lanes.put(_Incoming("", b"", 0, 0, self.clock(), control="link_down"), priority=True)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, lane: str, msg: mqtt.MQTTMessage) -> None:
         # blocks when the worker is far behind: backpressure reaches the broker, which queues
-        self._queue.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.clock()))
+        kind = msg.topic.rsplit("/", 1)[-1]
+        if lane == "bulk" and kind in PRIORITY_KINDS:
+            # the status session has its own copy (and handled it long ago, not behind the reports)
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)
+            return
+        self._lanes.put(
+            _Incoming(
+                msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.clock(), bool(msg.retain), client
+            ),
+            priority=kind in PRIORITY_KINDS,
+        )
 
     # -- the worker --------------------------------------------------------------------------------
     def _work(self) -> None:
-        """Handle messages in arrival order; acknowledge each only once it is safely stored."""
+        """Statuses and events first, then reports in arrival order; acknowledge each only once it is
+        stored. A message that fails to store is retried with backoff without holding up the other
+        lane: a report keeps its place (per-device order), a status or event is parked after
+        PRIORITY_ATTEMPTS (unacknowledged) so the next one goes on."""
         assert self.ingestor is not None
         every = self.config.rules.sweep_seconds
         next_sweep = time.monotonic() + every
+        prio: _Pending | None = None
+        bulk: _Pending | None = None
+        draining = False  # stop() was called: finish what was received, then return
         try:
             while True:
-                try:
-                    item = self._queue.get(timeout=max(0.0, next_sweep - time.monotonic()))
-                except queue.Empty:
-                    item = _SWEEP
-                if time.monotonic() >= next_sweep:
-                    if not self._retry(self.ingestor.sweep):
-                        return
-                    self._kick()
+                if self._stopped.is_set() and any(
+                    p is not None and p.attempts for p in (prio, bulk, *self._parked)
+                ):
+                    return  # stopping while storage fails: the broker redelivers what is unacknowledged
+                now = time.monotonic()
+                if now >= next_sweep:
+                    self._sweep()
                     next_sweep = time.monotonic() + every
-                if item is _SWEEP:
+                due = self.ingestor.next_due()
+                if due is not None and due <= now:
+                    self._release()
+                if prio is None:
+                    got, item = self._lanes.take(priority=True)
+                    draining = draining or (got and item is None)
+                    prio = _Pending(item) if item is not None else None
+                if prio is not None and prio.due <= now:
+                    if self._attempt(prio):
+                        prio = None
+                    elif prio.attempts >= PRIORITY_ATTEMPTS and not self._give_up(prio):
+                        self._parked.append(prio)
+                        self.ingestor.count("storage_parked")
+                        prio = None
+                    elif prio.attempts >= PRIORITY_ATTEMPTS:
+                        prio = None
+                    continue  # statuses before anything else
+                if self._retry_parked(now):
                     continue
-                if item is None:
+                if bulk is None:
+                    _, item = self._lanes.take(priority=False)
+                    bulk = _Pending(item) if item is not None else None
+                if bulk is not None and bulk.due <= now:
+                    if self._attempt(bulk) or (bulk.attempts >= BULK_ATTEMPTS and self._give_up(bulk)):
+                        bulk = None
+                    continue
+                if draining and prio is None and bulk is None and self._lanes.sizes() == (0, 0):
                     return
-                if not self._handle_with_retry(item):
-                    return  # stopping while the database is down: the broker redelivers it
-                self._kick()
-                if item.qos > 0 and self._client is not None:
-                    self._client.ack(item.mid, item.qos)
+                dues = [next_sweep] + [p.due for p in (prio, bulk, *self._parked) if p is not None]
+                due = self.ingestor.next_due()
+                if due is not None:
+                    dues.append(due)
+                self._lanes.wait(
+                    max(0.0, min(dues) - time.monotonic()), priority=prio is None, bulk=bulk is None
+                )
         except BaseException:
             # an unexpected bug: stop loudly so the service manager restarts us; unacked
             # messages stay with the broker
@@ -320,27 +482,85 @@ class Server:
             self.fatal.set()
             raise
 
+    def _sweep(self) -> None:
+        assert self.ingestor is not None
+        try:
+            self.ingestor.sweep()
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            # the next sweep tries again; messages keep flowing meanwhile
+            self.ingestor.count("sweep_failed")
+            _log.error("sweep skipped, storage unavailable: %s", exc)
+            return
+        self._kick()
+
+    def _release(self) -> None:
+        """Losses whose confirmation wait is over become tickets (or part of a broker event)."""
+        assert self.ingestor is not None
+        try:
+            self.ingestor.release_due()
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            self.ingestor.count("release_failed")
+            _log.error("held losses not released, storage unavailable: %s", exc)
+            return
+        self._kick()
+
+    def _attempt(self, pending: _Pending) -> bool:
+        """Handle one message (acknowledged once stored); False: storage failed, try again later."""
+        assert self.ingestor is not None
+        item = pending.item
+        try:
+            if item.control == "link_down":
+                self.ingestor.link_down(item.received)
+            elif item.control == "link_up":
+                self.ingestor.link_up(item.received)
+            else:
+                self.ingestor.handle(item.topic, item.payload, received=item.received, retained=item.retained)
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            # database unavailable, locked or full: keep the message (unacknowledged), try again
+            self.ingestor.count("storage_retry")
+            delay = pending.failed(time.monotonic(), exc)
+            _log.error(
+                "storage unavailable (%s); %s retried in %.1f s (attempt %d)",
+                str(exc)[:300],
+                item.topic or item.control,
+                delay,
+                pending.attempts,
+            )
+            return False
+        self._kick()
+        self._ack(item)
+        return True
+
+    def _ack(self, item: _Incoming) -> None:
+        if item.qos > 0 and item.client is not None:
+            item.client.ack(item.mid, item.qos)
+
+    def _give_up(self, pending: _Pending) -> bool:
+        """Offer a message that keeps failing to `dead_letter`; True when it took it (acknowledged)."""
+        assert self.ingestor is not None
+        item = pending.item
+        if self.dead_letter is None or item.control:
+            return False
+        try:
+            taken = self.dead_letter(item.topic, item.payload, pending.error or RuntimeError("failed"))
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            _log.error("dead letter unavailable too: %s", exc)
+            return False
+        if taken:
+            self.ingestor.count("dead_lettered")
+            self._ack(item)
+        return taken
+
+    def _retry_parked(self, now: float) -> bool:
+        """Try the first parked status/event that is due; True if one was tried."""
+        for i, pending in enumerate(self._parked):
+            if pending.due <= now:
+                if self._attempt(pending) or self._give_up(pending):
+                    del self._parked[i]
+                return True
+        return False
+
     def _kick(self) -> None:
         """Wake the notification senders once the ticket change (and its outbox rows) is committed."""
         if self._router is not None and self.dispatcher is not None and self._router.take_pending():
             self.dispatcher.kick()
-
-    def _handle_with_retry(self, item: _Incoming) -> bool:
-        assert self.ingestor is not None
-        ingestor = self.ingestor
-        return self._retry(lambda: ingestor.handle(item.topic, item.payload, received=item.received))
-
-    def _retry(self, job: Callable[[], object]) -> bool:
-        assert self.ingestor is not None
-        backoff = 0.5
-        while True:
-            try:
-                job()
-                return True
-            except (OperationalError, sqlite3.OperationalError) as exc:
-                # database unavailable or locked: keep the message, retry
-                self.ingestor.count("storage_retry")
-                _log.error("storage unavailable (%s); retrying in %.1f s", exc, backoff)
-                if self._stopped.wait(backoff):
-                    return False
-                backoff = min(backoff * 2, 30.0)

@@ -139,24 +139,43 @@ class SimDevice:
     #: its own broker user (the managed broker refuses anonymous clients)
     username: str | None = None
     password: str | None = None
+    keepalive: int = 10
+    reconnect_max_seconds: int = 5
+    _connected_at: float = field(default=0.0, repr=False)
+    _up: threading.Event = field(default_factory=threading.Event, repr=False)
+    _refused: list[Any] = field(default_factory=list, repr=False)
     _client: Any = field(default=None, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def _topic(self, kind: str) -> str:
         return topic(self.campus, self.device, kind, self.root)  # type: ignore[arg-type]
 
-    def _status(self, state: str, reason: str | None = None) -> bytes:
+    def _status(self, state: str, reason: str | None = None, ts: float | None = None) -> bytes:
         return encode(
             Status(
                 campus=self.campus,
                 device=self.device,
-                ts=time.time(),
+                ts=time.time() if ts is None else ts,
                 state=state,  # type: ignore[arg-type]
                 reason=reason,
                 interval=self.interval,
                 agent="campusmon-sim/1",
+                connected=self._connected_at or None,
             )
         )
+
+    def _arm_will(self, client: Any, userdata: Any = None) -> None:
+        """Like the agent: every (re)connect has its own will, stamped with the connect time."""
+        self._connected_at = max(time.time(), self._connected_at + 0.001)
+        will = self._status("lost", ts=self._connected_at)
+        client.will_set(self._topic("status"), will, qos=1, retain=True)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self._refused.append(reason)
+        else:  # `online` on every connect, also paho's own reconnects
+            client.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
+        self._up.set()
 
     def connect(self) -> None:
         self._rng.seed(self.seed or hash(self.device))
@@ -165,24 +184,19 @@ class SimDevice:
         )
         if self.username:
             c.username_pw_set(self.username, self.password)
-        c.will_set(self._topic("status"), self._status("lost"), qos=1, retain=True)
-        connected = threading.Event()
-        refused: list[Any] = []
-
-        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-            if reason.is_failure:
-                refused.append(reason)
-            connected.set()
-
-        c.on_connect = on_connect
-        c.connect(self.host, self.port, keepalive=10)
+        self._arm_will(c)
+        c.on_pre_connect = self._arm_will
+        self._up.clear()
+        self._refused.clear()
+        c.on_connect = self._on_connect
+        c.reconnect_delay_set(min_delay=1, max_delay=self.reconnect_max_seconds)
+        c.connect(self.host, self.port, keepalive=self.keepalive)
         c.loop_start()
-        if not connected.wait(10):
+        if not self._up.wait(10):
             raise TimeoutError(f"{self.device}: no CONNACK within 10 s")
-        if refused:
+        if self._refused:
             c.loop_stop()
-            raise ConnectionRefusedError(f"{self.device}: the broker refused the login: {refused[0]}")
-        c.publish(self._topic("status"), self._status("online"), qos=1, retain=True)
+            raise ConnectionRefusedError(f"{self.device}: the broker refused the login: {self._refused[0]}")
         self._client = c
         self.state = "online"
         self.publish_inventory()

@@ -24,7 +24,7 @@ from .models import ACTIVE_STATES, Device, Ticket, TicketDevice, TicketHistory
 _log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "campusmon"
 #: problems whose ticket stands for a group of devices
-GROUP_PROBLEMS = ("upstream_down", "room_down")
+GROUP_PROBLEMS = ("upstream_down", "room_down", "link_down")
 #: problems that mean "this device is not up"
 DOWN_PROBLEMS = ("device_down", "should_be_on")
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from campusmon.agent.identity import derive
+from campusmon.agent.idle import set_idle
 from campusmon.agent.inventory import InventoryUnavailable, content_hash, linux, windows
 from campusmon.agent.inventory.edid import parse_edid
 from tests.support.fixture_trees import linux_panel_root
@@ -178,3 +180,14 @@ def test_content_hash_is_order_independent() -> None:
     assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
     assert content_hash({"a": 1}) != content_hash({"a": 2})
     assert content_hash({}).startswith("sha256:")
+
+
+def test_run_powershell_keeps_the_connection_served_while_it_waits() -> None:
+    py = (sys.executable, "-c")
+    ticks: list[float] = []
+    set_idle(lambda: ticks.append(time.monotonic()))
+    try:
+        assert windows.run_powershell("import time; time.sleep(1.6); print('{}')", command=py) == {}
+    finally:
+        set_idle(None)
+    assert len(ticks) >= 2, "a slow query must not starve the MQTT keepalive"

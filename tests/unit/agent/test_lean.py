@@ -86,12 +86,25 @@ def test_a_library_that_uses_a_deferred_module_while_paho_imports_gets_the_real_
         encoding="utf-8",
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    env.pop("mqtt_proxy", None)
+    env.pop("MQTT_PROXY", None)
     run(
-        "assert m.socks.b64encode(b'x') == b'eA==' and sys.modules['base64'].b64encode is m.socks.b64encode\n"
-        "assert m.base64.b64encode is m.socks.b64encode\n"
+        "socks = sys.modules['socks']\n"
+        "assert socks.b64encode(b'x') == b'eA==' and sys.modules['base64'].b64encode is socks.b64encode\n"
+        "assert m.base64.b64encode is socks.b64encode\n"
+        # no mqtt_proxy setting: paho is told there is no PySocks, so no proxy look-up loads OpenSSL
+        "assert m.socks is None\n"
+        "c = m.Client(m.CallbackAPIVersion.VERSION2, client_id='x')\n"
+        "assert c._get_proxy() is None\n"
         "assert 'ssl' not in sys.modules and 'hashlib' not in sys.modules\n",
         prelude=PRELUDE.replace("sys.modules['socks'] = None\n", ""),
         env=env,
+    )
+    # with an mqtt_proxy setting paho keeps PySocks and honours it
+    run(
+        "assert m.socks is sys.modules['socks']\n",
+        prelude=PRELUDE.replace("sys.modules['socks'] = None\n", ""),
+        env=dict(env, mqtt_proxy="socks://127.0.0.1:1080"),
     )
 
 

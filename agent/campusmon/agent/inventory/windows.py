@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import time
 from typing import Any
 
 from ..identity import HardwareFacts, Nic
+from ..idle import idle
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +53,10 @@ def powershell_args(script: str) -> list[str]:
     return [*POWERSHELL, "-EncodedCommand", base64.b64encode(script.encode("utf-16-le")).decode("ascii")]
 
 
+#: while PowerShell runs, the agent serves its MQTT connection this often (see agent/idle.py)
+IDLE_EVERY_SECONDS = 0.5
+
+
 def run_powershell(script: str, *, timeout: float = 60.0, command: tuple[str, ...] | None = None) -> Any:
     """Run `script`, parse its JSON output; InventoryUnavailable on timeout, failure or bad JSON.
 
@@ -60,22 +66,32 @@ def run_powershell(script: str, *, timeout: float = 60.0, command: tuple[str, ..
 
     args = powershell_args(script) if command is None else [*command, script]
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             args,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console flashing on a panel
         )
-    except subprocess.TimeoutExpired as exc:
-        raise InventoryUnavailable(f"PowerShell did not answer within {timeout:g} s") from exc
     except OSError as exc:
         raise InventoryUnavailable(f"cannot run PowerShell: {exc}") from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            out, err_bytes = proc.communicate(
+                timeout=min(IDLE_EVERY_SECONDS, max(0.0, deadline - time.monotonic()))
+            )
+            break
+        except subprocess.TimeoutExpired as exc:
+            if time.monotonic() >= deadline:
+                proc.kill()
+                proc.communicate()
+                raise InventoryUnavailable(f"PowerShell did not answer within {timeout:g} s") from exc
+            idle()
     if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()[:200]
+        err = err_bytes.decode("utf-8", "replace").strip()[:200]
         raise InventoryUnavailable(f"PowerShell exited {proc.returncode}: {err}")
-    text = proc.stdout.decode("utf-8-sig", "replace").strip()
+    text = out.decode("utf-8-sig", "replace").strip()
     if not text:
         return None
     try:

@@ -209,7 +209,7 @@ class DeviceService:
     ) -> tuple[dict[tuple[str, str], str], Counter[tuple[str, str]]]:
         """Worst open problem per device ("down", or a severity) and open tickets per device (of one
         campus, or of one device). Both queries read only the covering index
-        `ix_tickets_active_devices` (migration 0110), not the ticket rows."""
+        `ix_tickets_active_devices` (migration 0120), not the ticket rows."""
         worst: dict[tuple[str, str], str] = {}
         count: Counter[tuple[str, str]] = Counter()
 

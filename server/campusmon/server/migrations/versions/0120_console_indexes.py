@@ -1,7 +1,7 @@
 """console speed: covering index for active tickets per device, index for one device's tickets
 
-Revision ID: 0110_console_indexes
-Revises: 0100_inspections
+Revision ID: 0120_console_indexes
+Revises: 0110
 Create Date: 2026-12-02 03:30:00
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0110_console_indexes"
-down_revision = "0100_inspections"
+revision = "0120_console_indexes"
+down_revision = "0110"
 branch_labels = None
 depends_on = None
 
