@@ -62,7 +62,7 @@ def inspections(request: Request, p: Viewer, show: str = "due") -> Response:
     ctx = ctx_of(request)
     svc = ctx.inspections
     within = ctx.config.inspections.due_within_days
-    entries = svc.schedule(within_days=within)
+    entries = ctx.schedule()
     if show == "overdue":
         entries = [e for e in entries if e.status == "overdue"]
     elif show != "all":
@@ -115,6 +115,7 @@ def start(
         )
     except InspectionError as exc:
         raise _invalid(exc) from None
+    ctx.inspections_changed()  # the list shows it in progress
     return _see(f"/inspections/{view.id}")
 
 
@@ -149,6 +150,7 @@ def start_asset(
         view = ctx.inspections.start(actor=p.actor(request).label, asset=str(asset_id), plan=plan or None)
     except InspectionError as exc:
         raise _invalid(exc) from None
+    ctx.inspections_changed()
     return _see(f"/inspections/{view.id}")
 
 
