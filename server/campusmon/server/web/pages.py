@@ -188,7 +188,7 @@ def device(request: Request, p: Viewer, campus: str, device: str, range: str = "
     until = ctx.devices.clock()
     charts = []
     for metric, title, unit, top in CHARTS:
-        points = ctx.devices.series(campus, device, metric, hours=hours)
+        points = ctx.devices.series(campus, device, metric, hours=hours, checked=True)  # get() did
         charts.append(
             (
                 _(title),
