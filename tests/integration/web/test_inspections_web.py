@@ -187,6 +187,8 @@ def test_the_phone_inspection_of_a_room_with_an_unplugged_document_camera(school
     assert r.status_code == 303
     page = tech.client.get(url).text
     assert 'data-status="done"' in page and f'href="/tickets/{missing.id}"' in page
+    # the live results taken over are shown once, in Chinese (not the stored English note)
+    assert "from live data" not in page and "当前在线" in page
 
     # exactly what the CLI does: the open ticket gains a note, no second ticket
     (still,) = _tickets(web, "peripheral_missing")
