@@ -10,7 +10,6 @@ Standard library only, so the agent can use it.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import tomllib
@@ -62,6 +61,8 @@ def range_of(tp: Any) -> Range | None:
 
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     """A hint for a typo; transposed letters (`prot` for `port`) win over other near matches."""
+    import difflib  # only for a bad config: the agent does not keep it loaded (~0.3 MiB)
+
     close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
     if not close:
         return ""

@@ -77,11 +77,60 @@ def secure(client: Any, settings: MqttCredentials) -> None:
                 settings.port,
             )
     if settings.tls_ca is not None:
-        import ssl
+        client.tls_set_context(tls_context(settings.tls_ca, settings.tls_cert, settings.tls_key))
 
-        client.tls_set(
-            ca_certs=str(settings.tls_ca),
-            certfile=str(settings.tls_cert) if settings.tls_cert else None,
-            keyfile=str(settings.tls_key) if settings.tls_key else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
+
+def ascii_server_name(name: Any) -> Any:
+    """An ASCII host name as bytes, which `ssl` takes as it is; anything else unchanged.
+
+    `SSLContext.wrap_socket` encodes a str server name with the idna codec, whose first use imports
+    encodings.idna, stringprep and unicodedata for good (~0.3 MiB resident). For an ASCII name that
+    codec returns the ASCII bytes after checking the label lengths; the same check is made here, and
+    a name that fails it is left to the codec (which raises, as before).
+    """
+    if not isinstance(name, str) or not name.isascii():
+        return name
+    labels = name.split(".")
+    if labels[-1] == "":  # a trailing dot
+        labels.pop()
+    if labels and all(0 < len(label) < 64 for label in labels):
+        return name.encode("ascii")
+    return name
+
+
+def tls_context(ca: Path, cert: Path | None = None, key: Path | None = None) -> Any:
+    """The client TLS context: the broker's certificate and host name verified against `ca` only.
+
+    What paho's `tls_set(ca_certs=ca, certfile=cert, keyfile=key, cert_reqs=CERT_REQUIRED)` builds —
+    `ssl.SSLContext(PROTOCOL_TLS_CLIENT)` (TLS 1.2+, CERT_REQUIRED, check_hostname), the client
+    certificate when given, `load_verify_locations(ca)`; the system CA store is never loaded — with
+    server names passed without the idna codec (see ascii_server_name).
+    """
+    import ssl
+
+    class ClientContext(ssl.SSLContext):
+        def wrap_socket(
+            self,
+            sock: Any,
+            server_side: bool = False,
+            do_handshake_on_connect: bool = True,
+            suppress_ragged_eofs: bool = True,
+            server_hostname: Any = None,
+            session: Any = None,
+        ) -> Any:
+            return super().wrap_socket(
+                sock,
+                server_side=server_side,
+                do_handshake_on_connect=do_handshake_on_connect,
+                suppress_ragged_eofs=suppress_ragged_eofs,
+                server_hostname=ascii_server_name(server_hostname),
+                session=session,
+            )
+
+    context = ClientContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key is not None else None)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.check_hostname = True
+    context.load_verify_locations(str(ca))
+    return context
