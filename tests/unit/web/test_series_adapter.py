@@ -67,9 +67,20 @@ def test_sql_buckets_match_the_raw_samples(store: SqliteMetricStore, name: str, 
         assert p.min == pytest.approx(min(vals))
         assert p.max == pytest.approx(max(vals))
     if mount == "D:":
-        assert all(p.min >= 70 for p in points)
+        assert all(p.min is not None and p.min >= 70 for p in points)
 
 
 def test_unknown_aggregate_is_refused(store: SqliteMetricStore) -> None:
     with pytest.raises(ValueError, match="agg must be one of"):
         SqliteSeries(store).series("c", "d", "cpu_usage_percent", since=T0, agg="median")
+
+
+def test_a_chart_of_points_without_extremes_draws_the_line_as_its_band() -> None:
+    from zoneinfo import ZoneInfo
+
+    from campusmon.server.services.series import SeriesPoint
+    from campusmon.server.web.charts import line_chart
+
+    points = [SeriesPoint(T0 + 60 * i, float(i)) for i in range(10)]  # a store that keeps only the average
+    svg = str(line_chart(points, title="CPU %", unit="%", since=T0, until=T0 + 600, tz=ZoneInfo("UTC")))
+    assert 'class="line"' in svg and 'class="band"' in svg

@@ -19,10 +19,13 @@ _AGGS = ("avg", "min", "max", "last")
 
 @dataclass(frozen=True, slots=True)
 class SeriesPoint:
+    """One step of a chart (the metrics store's own `SeriesPoint` has the same fields)."""
+
     ts: float
     value: float
-    min: float
-    max: float
+    #: the bucket's extremes (None when the store keeps only the aggregate)
+    min: float | None = None
+    max: float | None = None
 
 
 class MetricSource(Protocol):
