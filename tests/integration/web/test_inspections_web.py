@@ -235,7 +235,7 @@ def test_the_overview_shows_overdue_inspections_until_they_are_done(school: Scho
 
 def test_photo_store_refuses_what_is_not_a_photo(tmp_path: Path) -> None:
     store = PhotoStore(tmp_path)
-    from campusmon.server.services import Invalid
+    from campusmon.server.services import Invalid, NotFound
 
     for data, why in (
         (b"", "empty"),
@@ -259,6 +259,9 @@ def test_photo_store_refuses_what_is_not_a_photo(tmp_path: Path) -> None:
     second = store.save(1, 1, jpeg.getvalue())  # a new photo replaces the old one
     assert not first.exists() and second.suffix == ".jpg"
     assert store.find(1, 1) == (second, "image/jpeg")
+    store.discard(1, 1)
+    with pytest.raises(NotFound):
+        store.find(1, 1)
 
 
 def test_a_request_larger_than_any_form_is_refused_before_it_is_read(school: School) -> None:

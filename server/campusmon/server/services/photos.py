@@ -89,6 +89,12 @@ class PhotoStore:
         _log.info("photo of inspection #%s item %s kept (%d bytes)", inspection_id, item_id, len(data))
         return final
 
+    def discard(self, inspection_id: int, item_id: int) -> None:
+        """Remove the photo of one item (kept for a record that was then refused)."""
+        folder = self._dir(inspection_id)
+        for path in folder.glob(f"{int(item_id)}.*") if folder.is_dir() else ():
+            path.unlink(missing_ok=True)
+
     def find(self, inspection_id: int, item_id: int) -> tuple[Path, str]:
         """The stored photo of one item and its media type; NotFound when there is none."""
         folder = self._dir(inspection_id)

@@ -214,6 +214,9 @@ async def record(
             )
         )
     except InspectionError as exc:
+        had_photo = any(i.id == item_id and i.photo for i in view.items)
+        if reference and not had_photo:  # nothing refers to the photo just kept
+            ctx.photos.discard(inspection_id, item_id)
         raise _invalid(exc) from None
     return _see(f"/inspections/{inspection_id}?saved={item_id}#item-{item_id}")
 
