@@ -68,6 +68,8 @@ case "$cmd" in
     "$VENV/bin/ruff" check .
     log "mypy"
     "$VENV/bin/mypy"
+    log "import contract (import-linter)"
+    "$VENV/bin/python" -m tests.support.import_contract
     log "pytest"
     exec "$VENV/bin/pytest" "$@"
     ;;

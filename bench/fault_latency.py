@@ -143,6 +143,7 @@ def run_mode(
 ) -> list[float]:
     from sqlalchemy import select
 
+    from campusmon.demo.scenario import free_port
     from campusmon.server.config import (
         BrokerSettings,
         ChannelSettings,
@@ -153,7 +154,6 @@ def run_mode(
         StorageSettings,
     )
     from campusmon.server.db import as_utc
-    from campusmon.server.demo import free_port
     from campusmon.server.models import Device
     from campusmon.server.service import Server
 

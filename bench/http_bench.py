@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from sqlalchemy import insert, update
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.config import HttpSettings, ScheduleSettings, ServerConfig, StorageSettings
 from campusmon.server.db import Database
 from campusmon.server.metrics_store import SqliteMetricStore
@@ -33,7 +34,6 @@ from campusmon.server.models import Device, Ticket, TicketHistory
 from campusmon.server.register.service import RegisterService
 from campusmon.server.register.spreadsheet import Importer
 from campusmon.server.services import Actor
-from campusmon.server.simulator import SimDevice
 from campusmon.server.web.app import create_app
 from campusmon.server.web.context import WebContext
 from campusmon.server.web.runner import HttpServer

@@ -25,8 +25,8 @@ import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
 from campusmon.contract import Metrics, Scalar, Status, encode, topic
+from campusmon.demo.scenario import free_port
 from campusmon.server.broker_auth import BrokerUsers, Login
-from campusmon.server.demo import free_port
 
 
 def report(device: str, seq: int) -> bytes:

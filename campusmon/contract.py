@@ -1,6 +1,7 @@
-"""The MQTT contract shared by agent, probe runner and server (docs/protocol.md).
+"""The MQTT contract shared by agent, probe runner and server (docs/protocol.md): its msgspec schema.
 
-Only the standard library and msgspec are used here so the agent stays light.
+The constants and id rules live in campusmon.protocol and campusmon.ids (standard library only),
+which the agent uses without loading msgspec; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,49 +14,74 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 
-PROTOCOL_VERSION: Final = 1
-DEFAULT_ROOT: Final = "campusmon"
-#: \Z, not $: "$" also matches before a trailing newline ("pc-1\n")
-ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}\Z"
-ID_RE: Final = re.compile(ID_PATTERN)
-KINDS: Final = ("status", "metrics", "inventory", "events")
-STATES: Final = ("online", "shutdown", "lost")
-#: Default cap on one message, compressed or not (an inventory with many USB devices stays far below).
-DEFAULT_MAX_PAYLOAD_BYTES: Final = 256 * 1024
+from campusmon.ids import ID_PATTERN, ID_RE
+from campusmon.protocol import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_ROOT,
+    HASH_PATTERN,
+    IDENTITY_KEY_PATTERN,
+    KINDS,
+    MAX_AGENT,
+    MAX_DEPTH,
+    MAX_FIELDS,
+    MAX_GROUPS,
+    MAX_HASH,
+    MAX_IDENTITY,
+    MAX_IDENTITY_VALUE,
+    MAX_INSTANCES,
+    MAX_ITEMS,
+    MAX_KEYS,
+    MAX_LABEL,
+    MAX_MESSAGE,
+    MAX_NAME,
+    MAX_NUMBER,
+    MAX_REASON,
+    MAX_SEQ,
+    MAX_TEXT,
+    MAX_TS,
+    MAX_UNAVAILABLE,
+    PROTOCOL_VERSION,
+    STATES,
+    Kind,
+    Severity,
+    State,
+)
+from campusmon.protocol import topic as _topic
 
-# -- bounds on every field (docs/protocol.md, "Bounds"); the server refuses what lies outside --------
-#: `seq`: 0 … 2^53 (a JSON number every language reads exactly)
-MAX_SEQ: Final = 2**53
-#: any number in a payload: |v| <= 2^53. Metrics are stored as doubles, exact for integers up to there;
-#: 1e308, 10^400, NaN and infinity are refused
-MAX_NUMBER: Final = 2**53
-#: `ts` before 2100-01-01 whatever the server's clock says (the server narrows it further: `ingest.ts_*`)
-MAX_TS: Final = 4_102_444_800.0
-#: objects and arrays nest at most this deep, counting the payload's own object as 1
-MAX_DEPTH: Final = 10
-#: string lengths: the database columns they end up in
-MAX_REASON: Final = 200  # devices.state_reason
-MAX_AGENT: Final = 100  # devices.agent
-MAX_LABEL: Final = 200  # a metric label becomes a ticket's subject (tickets.subject)
-MAX_NAME: Final = 128  # metric, group, inventory and data keys
-MAX_HASH: Final = 100  # reg_assets.inventory_hash
-MAX_TEXT: Final = 4096  # any other string in an inventory or an event's data
-MAX_MESSAGE: Final = 2000  # an event's message
-MAX_UNAVAILABLE: Final = 1000  # why a collector produced nothing
-#: collection sizes
-MAX_GROUPS: Final = 64  # metric groups in one report
-MAX_INSTANCES: Final = 4096  # objects in one metric group (cores, disks, switch ports)
-MAX_FIELDS: Final = 256  # labels + metrics in one object of a group
-MAX_ITEMS: Final = 10_000  # elements of any other array (a switch's forwarding table)
-MAX_KEYS: Final = 1000  # keys of any other object
-MAX_IDENTITY: Final = 32  # identity facts of an inventory
-MAX_IDENTITY_VALUE: Final = 1024  # `macs` lists every built-in NIC
-HASH_PATTERN: Final = r"^[a-z0-9]{1,16}:[0-9a-f]{16,80}$"
-IDENTITY_KEY_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
-
-Kind = Literal["status", "metrics", "inventory", "events"]
-State = Literal["online", "shutdown", "lost"]
-Severity = Literal["info", "warning", "critical"]
+#: re-exported from campusmon.protocol and campusmon.ids, where they are defined
+__all__ = [
+    "ID_PATTERN",
+    "ID_RE",
+    "PROTOCOL_VERSION",
+    "DEFAULT_ROOT",
+    "KINDS",
+    "STATES",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "MAX_SEQ",
+    "MAX_NUMBER",
+    "MAX_TS",
+    "MAX_DEPTH",
+    "MAX_REASON",
+    "MAX_AGENT",
+    "MAX_LABEL",
+    "MAX_NAME",
+    "MAX_HASH",
+    "MAX_TEXT",
+    "MAX_MESSAGE",
+    "MAX_UNAVAILABLE",
+    "MAX_GROUPS",
+    "MAX_INSTANCES",
+    "MAX_FIELDS",
+    "MAX_ITEMS",
+    "MAX_KEYS",
+    "MAX_IDENTITY",
+    "MAX_IDENTITY_VALUE",
+    "HASH_PATTERN",
+    "IDENTITY_KEY_PATTERN",
+    "Kind",
+    "State",
+    "Severity",
+]
 
 Ident = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Timestamp = Annotated[float, msgspec.Meta(gt=0, lt=MAX_TS)]
@@ -213,10 +239,10 @@ class Topic:
 
 def topic(campus: str, device: str, kind: Kind, root: str = DEFAULT_ROOT) -> str:
     """Build a topic, refusing ids the contract does not allow."""
-    for name, value in (("campus", campus), ("device", device)):
-        if not ID_RE.match(value):
-            raise ContractError("bad_topic", f"{name} {value!r} does not match {ID_PATTERN}")
-    return f"{root}/{campus}/{device}/{kind}"
+    try:
+        return _topic(campus, device, kind, root)
+    except ValueError as exc:
+        raise ContractError("bad_topic", str(exc)) from None
 
 
 def subscription(root: str = DEFAULT_ROOT) -> str:

@@ -76,7 +76,8 @@ def inventory(config: Path | None = ConfigOpt) -> None:
     """Print this machine's inventory as JSON, with its content hash (nothing is sent)."""
     import psutil
 
-    from campusmon.agent.inventory import InventoryUnavailable, collect, content_hash
+    from campusmon.agent.inventory import InventoryUnavailable, collect
+    from campusmon.hashing import content_hash
 
     _load(config)
     try:

@@ -17,8 +17,10 @@ import typer
 from .server_cmd import ConfigOpt, JsonOpt, load_config, open_db
 
 if TYPE_CHECKING:
+    from campusmon.server.models import Ticket
     from campusmon.server.register.models import Asset
     from campusmon.server.register.service import AssetFilter, RegisterService
+    from campusmon.server.services.devices import DeviceStatus
 
 app = typer.Typer(help="The asset register: campus → building → room → device.", no_args_is_help=True)
 rooms_app = typer.Typer(help="Campuses, buildings and rooms.", invoke_without_command=True)
@@ -221,32 +223,17 @@ def list_assets(
         Console().print(table)
 
 
-def _live(reg: RegisterService, a: Asset) -> tuple[Any, list[Any]]:
+def _live(reg: RegisterService, a: Asset) -> tuple[DeviceStatus | None, list[Ticket]]:
     """The live device and its open tickets, when the asset reports as a device."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
+    from campusmon.server.services.devices import device_status
+    from campusmon.server.services.tickets import open_tickets_of
 
-    from campusmon.server.models import ACTIVE_STATES, Device, Ticket
-
-    if not a.link_device:
+    if not a.link_device or not a.link_campus:
         return None, []
-    with reg.db.session() as s:
-        dev = s.scalars(
-            select(Device).where(Device.campus == a.link_campus, Device.device == a.link_device)
-        ).first()
-        tickets = list(
-            s.scalars(
-                select(Ticket)
-                .where(
-                    Ticket.campus == a.link_campus,
-                    Ticket.device == a.link_device,
-                    Ticket.status.in_(ACTIVE_STATES),
-                )
-                .order_by(Ticket.id)
-                .options(selectinload(Ticket.affected))
-            )
-        )
-    return dev, tickets
+    return (
+        device_status(reg.db, a.link_campus, a.link_device),
+        open_tickets_of(reg.db, a.link_campus, a.link_device),
+    )
 
 
 @app.command("show")
@@ -256,9 +243,9 @@ def show_asset(
     as_json: bool = JsonOpt,
 ) -> None:
     """One asset: fields, live status, open tickets, last inventory and recent history."""
-    from .server_cmd import device_dict
+    from campusmon.server.services.tickets import ticket_json
+
     from .server_cmd import fmt_time as _fmt_time
-    from .tickets_cmd import ticket_dict
 
     with register(config) as reg:
         a = reg.get(ref)
@@ -266,8 +253,8 @@ def show_asset(
         history = reg.history(a.id, limit=15)
     if as_json:
         out = asset_dict(a, full=True)
-        out["live"] = device_dict(dev) if dev is not None else None
-        out["open_tickets"] = [ticket_dict(t) for t in tickets]
+        out["live"] = dev.as_json() if dev is not None else None
+        out["open_tickets"] = [ticket_json(t) for t in tickets]
         out["history"] = [history_dict(h) for h in history]
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
         return
@@ -522,22 +509,18 @@ def probe_targets(
     a targets file (assets tables) the runner turns into SNMP, ICMP or TCP checks (docs/en/probes.md)."""
     import dataclasses
 
-    from sqlalchemy import select
-
     from campusmon.config import did_you_mean
     from campusmon.probes.config import default_register_checks
-    from campusmon.probes.targets import register_assets, render_assets_toml
+    from campusmon.probes.targets import render_assets_toml
     from campusmon.server.register.fields import RegisterError, parse_type
-    from campusmon.server.register.models import Asset, Campus
+    from campusmon.server.services.probes import ProbeService, register_assets
 
     try:
         wanted = [parse_type(t) for t in types] if types else list(default_register_checks())
     except RegisterError as exc:
         raise fail(str(exc), 2) from None
     with register(config) as reg:
-        with reg.db.session() as s:
-            known = {c for row in s.execute(select(Campus.code, Campus.name)) for c in row if c}
-            known |= {c for c in s.scalars(select(Asset.link_campus).distinct()) if c}
+        known = ProbeService(reg.db).campuses()
         if campus not in known:
             raise fail(f"unknown campus {campus!r}{did_you_mean(campus, known)}", 2)
         entries = register_assets(reg.db, campus, wanted, link=link, actor=actor())

@@ -42,17 +42,12 @@ def load_config(path: Path | None) -> ServerConfig:
 def database(url: str) -> Database:
     """The database, schema brought up to date (waiting while another process does that): a clear
     message instead of a traceback when it cannot be had."""
-    from sqlalchemy.exc import OperationalError
-
-    from campusmon.server.db import Database, DatabaseInitialising
+    from campusmon.server.db import DatabaseInitialising, DatabaseUnavailable, open_database
 
     try:
-        return Database(url)
-    except DatabaseInitialising as exc:
+        return open_database(url)
+    except (DatabaseInitialising, DatabaseUnavailable) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except OperationalError as exc:
-        typer.echo(f"error: the database is not available: {exc.orig}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -146,34 +141,17 @@ def dead_letters(
     limit: int = typer.Option(100, "--limit", "-n", min=1, max=100_000, help="Newest first, at most N."),
 ) -> None:
     """Messages that were valid but could not be stored: parked, acknowledged, kept for a look."""
-    import base64
-
     from rich.console import Console
     from rich.table import Table
-    from sqlalchemy import func, select
 
-    from campusmon.server.models import DeadLetter
+    from campusmon.server.services.dead_letters import DeadLetterService
 
     db = open_db(config)
-    with db.session() as s:
-        total = s.scalar(select(func.count()).select_from(DeadLetter)) or 0
-        rows = list(s.scalars(select(DeadLetter).order_by(DeadLetter.last_at.desc()).limit(limit)))
+    letters = DeadLetterService(db).newest(limit)
     db.dispose()
+    rows, total = letters.newest, letters.total
     if as_json:
-        out = [
-            {
-                "id": d.id,
-                "first_at": _iso(d.first_at),
-                "last_at": _iso(d.last_at),
-                "count": d.count,
-                "topic": d.topic,
-                "payload_bytes": d.payload_bytes,
-                "payload_base64": base64.b64encode(d.payload).decode("ascii"),
-                "error": d.error,
-            }
-            for d in rows
-        ]
-        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([d.as_json() for d in rows], ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{total} dead letters" + (f" (newest {len(rows)})" if total > len(rows) else ""))
     for col in ("id", "last", "count", "topic", "bytes", "error"):
@@ -208,16 +186,14 @@ def devices(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     """Live status of every device, by campus."""
     from rich.console import Console
     from rich.table import Table
-    from sqlalchemy import select
 
-    from campusmon.server.models import Device
+    from campusmon.server.services.devices import device_statuses
 
     db = open_db(config)
-    with db.session() as s:
-        rows = list(s.scalars(select(Device).order_by(Device.campus, Device.device)))
+    rows = device_statuses(db)
     db.dispose()
     if as_json:
-        typer.echo(json.dumps([device_dict(d) for d in rows], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([d.as_json() for d in rows], ensure_ascii=False, indent=2))
         return
     table = Table(title=f"{len(rows)} devices")
     for col in ("campus", "device", "state", "since", "last report", "seq", "agent"):
@@ -236,26 +212,6 @@ def devices(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
     Console().print(table)
 
 
-def device_dict(d: Any) -> dict[str, Any]:
-    from campusmon.server.db import as_utc
-
-    def iso(v: Any) -> str | None:
-        return None if v is None else as_utc(v).isoformat()  # type: ignore[union-attr]
-
-    return {
-        "campus": d.campus,
-        "device": d.device,
-        "state": d.state,
-        "state_since": iso(d.state_since),
-        "state_reason": d.state_reason,
-        "last_seen": iso(d.last_seen),
-        "last_report_ts": iso(d.last_report_ts),
-        "last_seq": d.last_seq,
-        "interval_s": d.interval_s,
-        "agent": d.agent,
-    }
-
-
 def demo(
     devices: int = typer.Option(20, "--devices", "-n", min=4, max=500, help="Simulated devices."),
     duration: float = typer.Option(60.0, "--duration", "-d", min=20, max=3600, help="Seconds to run."),
@@ -264,8 +220,8 @@ def demo(
     ),
 ) -> None:
     """A simulated campus on a managed broker and server, with faults injected and recovered."""
+    from campusmon.demo.scenario import run_demo
     from campusmon.server.broker import BrokerError
-    from campusmon.server.demo import run_demo
 
     try:
         code = run_demo(n_devices=devices, duration=duration, data_dir=data_dir)

@@ -51,49 +51,6 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _iso(v: Any) -> str | None:
-    from campusmon.server.db import as_utc
-
-    return None if v is None else as_utc(v).isoformat()  # type: ignore[union-attr]
-
-
-def ticket_dict(t: Any, history: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": t.id,
-        "campus": t.campus,
-        "device": t.device,
-        "room": t.room,
-        "problem": t.problem,
-        "subject": t.subject,
-        "severity": t.severity,
-        "status": t.status,
-        "flapping": bool(t.flapping),
-        "summary": t.summary,
-        "opened_by": t.opened_by,
-        "opened_at": _iso(t.opened_at),
-        "updated_at": _iso(t.updated_at),
-        "resolved_at": _iso(t.resolved_at),
-        "closed_at": _iso(t.closed_at),
-        "affected": [
-            {"device": a.device, "added_at": _iso(a.added_at), "recovered_at": _iso(a.recovered_at)}
-            for a in t.affected
-        ],
-    }
-    if history:
-        out["history"] = [
-            {
-                "at": _iso(h.at),
-                "actor": h.actor,
-                "action": h.action,
-                "from": h.from_status,
-                "to": h.to_status,
-                "note": h.note,
-            }
-            for h in t.history
-        ]
-    return out
-
-
 _COLORS = {
     "open": "bold red",
     "acknowledged": "yellow",
@@ -185,7 +142,9 @@ def tickets_list(
     tickets = svc.list(status=status or None, campus=campus, room=room, severity=severity or None)
     svc.db.dispose()
     if as_json:
-        typer.echo(json.dumps([ticket_dict(t) for t in tickets], ensure_ascii=False, indent=2))
+        from campusmon.server.services.tickets import ticket_json
+
+        typer.echo(json.dumps([ticket_json(t) for t in tickets], ensure_ascii=False, indent=2))
     else:
         print_tickets(tickets)
 
@@ -203,7 +162,9 @@ def tickets_show(ticket_id: int, config: Path | None = ConfigOpt, as_json: bool 
     finally:
         svc.db.dispose()
     if as_json:
-        typer.echo(json.dumps(ticket_dict(t, history=True), ensure_ascii=False, indent=2))
+        from campusmon.server.services.tickets import ticket_json
+
+        typer.echo(json.dumps(ticket_json(t, history=True), ensure_ascii=False, indent=2))
     else:
         print_ticket(t)
 

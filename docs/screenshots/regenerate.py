@@ -19,6 +19,8 @@ from sqlalchemy import update
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
+from campusmon.demo.scenario import CAMPUS, free_port, layout, write_spreadsheet  # noqa: E402
+from campusmon.demo.simulator import SimDevice  # noqa: E402
 from campusmon.server.config import (  # noqa: E402
     BrokerSettings,
     HttpSettings,
@@ -26,14 +28,12 @@ from campusmon.server.config import (  # noqa: E402
     ServerConfig,
     StorageSettings,
 )
-from campusmon.server.demo import CAMPUS, free_port, layout, write_spreadsheet  # noqa: E402
 from campusmon.server.register.models import Asset  # noqa: E402
 from campusmon.server.register.spreadsheet import Importer  # noqa: E402
 from campusmon.server.service import Server  # noqa: E402
 from campusmon.server.services import Actor, PageRequest  # noqa: E402
 from campusmon.server.services.tickets import TicketFilter  # noqa: E402
 from campusmon.server.services.users import UserService  # noqa: E402
-from campusmon.server.simulator import SimDevice  # noqa: E402
 from tests.support.browser import chromium, login, wait  # noqa: E402
 
 PASSWORD = "campusmon-demo"

@@ -9,8 +9,8 @@ import time
 import pytest
 from sqlalchemy import select
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.models import Device
-from campusmon.server.simulator import SimDevice
 from campusmon.server.tickets import TicketService
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt import wait_until

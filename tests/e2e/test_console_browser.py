@@ -30,6 +30,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import select
 
+from campusmon.demo.scenario import free_port
 from campusmon.server.config import (
     BrokerSettings,
     ChannelSettings,
@@ -40,7 +41,6 @@ from campusmon.server.config import (
     ServerConfig,
     StorageSettings,
 )
-from campusmon.server.demo import free_port
 from campusmon.server.register.models import Asset
 from campusmon.server.service import Server
 from campusmon.server.services import Actor, PageRequest

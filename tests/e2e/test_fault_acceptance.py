@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from campusmon.contract import Metrics, encode
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.config import (
     BrokerSettings,
     CampusTopologySettings,
@@ -33,7 +34,6 @@ from campusmon.server.config import (
 )
 from campusmon.server.models import Device, DeviceHistory
 from campusmon.server.service import Server
-from campusmon.server.simulator import SimDevice
 from campusmon.server.tickets import TicketService
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt import publisher, wait_until

@@ -13,12 +13,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import select
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.db import Database
 from campusmon.server.models import Ticket
 from campusmon.server.register.models import Asset
 from campusmon.server.services import Actor
 from campusmon.server.services.users import UserService
-from campusmon.server.simulator import SimDevice
 from campusmon.server.tickets import TicketService
 from tests.support.browser import chromium, login, wait
 from tests.support.mosquitto import MosquittoProcess, free_port

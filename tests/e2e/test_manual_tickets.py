@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.service import Server
-from campusmon.server.simulator import SimDevice
 from campusmon.server.tickets import TicketService
 from tests.support.mqtt import wait_until
 

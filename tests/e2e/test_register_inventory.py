@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 from campusmon.agent.identity import usable_facts
-from campusmon.agent.inventory import content_hash, windows
+from campusmon.agent.inventory import windows
 from campusmon.contract import Inventory, encode
+from campusmon.hashing import content_hash
 from campusmon.server.register.service import InventoryOutcome
 from campusmon.server.tickets import TicketService
 from tests.support.mqtt import publisher, wait_until

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.config import (
     BrokerSettings,
     CampusTopologySettings,
@@ -22,7 +23,6 @@ from campusmon.server.config import (
 )
 from campusmon.server.models import Device
 from campusmon.server.service import Server
-from campusmon.server.simulator import SimDevice
 from campusmon.server.tickets import TicketService
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt import wait_until

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.db import Database
 from campusmon.server.models import Device, Ticket
-from campusmon.server.simulator import SimDevice
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt import wait_until
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from campusmon.demo.simulator import SimDevice
 from campusmon.server.db import Database
 from campusmon.server.models import ACTIVE_STATES, Device, Ticket
-from campusmon.server.simulator import SimDevice
 from tests.e2e.test_server_kill9 import start_server, wait_log
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.mqtt import wait_until

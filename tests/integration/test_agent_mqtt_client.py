@@ -6,7 +6,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from campusmon.agent.runner import MqttClient
+from campusmon.mqtt.client import AsciiHostClient as MqttClient
 from tests.support.mqtt import wait_until
 
 

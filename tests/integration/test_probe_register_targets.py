@@ -16,12 +16,13 @@ from typer.testing import CliRunner
 from campusmon.cli import app
 from campusmon.config import ConfigError
 from campusmon.probes.config import build_probe_config
-from campusmon.probes.inprocess import server_probe_config
-from campusmon.probes.targets import RegisterTargets, TargetFiles, register_assets
+from campusmon.probes.targets import TargetFiles
 from campusmon.server.config import BrokerSettings, ProbesSettings, load_server_config
 from campusmon.server.db import Database
+from campusmon.server.probing import RegisterTargets, server_probe_config
 from campusmon.server.register.models import Asset, AssetHistory
 from campusmon.server.register.service import RegisterService
+from campusmon.server.services.probes import register_assets
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from campusmon.agent.identity import usable_facts
-from campusmon.agent.inventory import content_hash, windows
+from campusmon.agent.inventory import windows
 from campusmon.contract import Event, Inventory, Metrics, Status, encode
+from campusmon.hashing import content_hash
 from campusmon.server.config import (
     CampusTopologySettings,
     ScheduleSettings,

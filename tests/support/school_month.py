@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from campusmon.agent.inventory import content_hash
 from campusmon.contract import Event, Inventory, Metrics, Status, encode
+from campusmon.demo.simulator import hardware_of
+from campusmon.hashing import content_hash
 from campusmon.server.config import ScheduleSettings, ServerConfig, StorageSettings
 from campusmon.server.db import Database
 from campusmon.server.ingest import Ingestor
@@ -25,7 +26,6 @@ from campusmon.server.inspections.plans import load_plans
 from campusmon.server.inspections.service import InspectionService
 from campusmon.server.metrics_store import SqliteMetricStore
 from campusmon.server.register.models import Asset, Room
-from campusmon.server.simulator import hardware_of
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOLIDAY = date(2026, 11, 20)

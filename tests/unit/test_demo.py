@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from campusmon.server.demo import Cast, RegisterView, cast, check, layout, room_of
+from campusmon.demo.scenario import Cast, RegisterView, cast, check, layout, room_of
+from campusmon.demo.simulator import SimDevice, hardware_of
 from campusmon.server.models import Ticket
 from campusmon.server.register.changes import diff_inventory
 from campusmon.server.register.identity import fingerprint
-from campusmon.server.simulator import SimDevice, hardware_of
 
 
 @pytest.mark.parametrize("n", [4, 5, 20, 60, 500])

@@ -1,4 +1,4 @@
-"""The client TLS context shared by agent, probe runner and server (campusmon/mqtt_security.py)."""
+"""The client TLS context shared by agent, probe runner and server (campusmon/mqtt/security.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from campusmon.mqtt_security import ascii_server_name, tls_context
+from campusmon.mqtt.security import ascii_server_name, tls_context
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_wrapping_a_socket_does_not_load_the_idna_codec(ca: Path) -> None:
     code = (
         "import socket, sys\n"
         "from pathlib import Path\n"
-        "from campusmon.mqtt_security import tls_context\n"
+        "from campusmon.mqtt.security import tls_context\n"
         f"ctx = tls_context(Path({str(ca)!r}))\n"
         "a, b = socket.socketpair()\n"
         "s = ctx.wrap_socket(a, server_hostname='broker.school.local', do_handshake_on_connect=False)\n"

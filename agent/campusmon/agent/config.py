@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from campusmon.config import SECONDS_IN_DAY, TCP_PORT, ConfigError, Range, did_you_mean, load
-from campusmon.mqtt_security import plaintext_password_error
-
-from .wire import DEFAULT_ROOT, ID_PATTERN, ID_RE
+from campusmon.config import SECONDS_IN_DAY, ConfigError, Range, did_you_mean, load
+from campusmon.ids import ID_PATTERN, ID_RE
+from campusmon.mqtt.settings import MqttSettings
 
 
 def default_state_dir() -> Path:
@@ -25,52 +24,6 @@ def slug(text: str) -> str:
     """Hostname -> a contract-valid id (`PC-302-01.school.local` -> `pc-302-01`)."""
     s = re.sub(r"[^a-z0-9_-]+", "-", text.split(".", maxsplit=1)[0].lower()).strip("-_")
     return (s or "device")[:64]
-
-
-@dataclass
-class MqttSettings:
-    host: str = "127.0.0.1"
-    port: Annotated[int, TCP_PORT] = 1883
-    root: str = DEFAULT_ROOT
-    username: str | None = None
-    password: str | None = None
-    #: CA bundle for TLS; setting it turns TLS on
-    tls_ca: Path | None = None
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    #: the broker declares a silent device `lost` ~1.5x this (plus up to 5 s) after its last packet;
-    #: 5 s: a hung or unplugged device is noticed within 15 s, for a ping every 5 s when idle
-    keepalive: Annotated[int, Range(5, 3600, "seconds")] = 5
-    #: reconnect waits grow from min to max (doubling, with random jitter)
-    #: a password without TLS is refused unless the broker is on this machine (loopback) or this is true
-    allow_plaintext_password: bool = False
-    #: reconnect waits grow from min to max (doubling, with random jitter); after a healthy connection
-    #: the first retries wait at most reconnect_fast_seconds, or max if lower (agent/runner.py: Backoff)
-    reconnect_min_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 1.0
-    reconnect_fast_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 5.0
-    reconnect_max_seconds: Annotated[float, Range(0.1, 3600, "seconds")] = 30.0
-
-    def validate(self) -> None:
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError("mqtt.tls_cert and mqtt.tls_key go together")
-        if self.tls_cert is not None and self.tls_ca is None:
-            raise ConfigError("mqtt.tls_cert needs mqtt.tls_ca")
-        if self.password is not None and not self.username:
-            raise ConfigError("mqtt.password needs mqtt.username")
-        if not 0.1 <= self.reconnect_min_seconds <= self.reconnect_max_seconds <= 3600:
-            raise ConfigError(
-                "mqtt.reconnect_min_seconds/reconnect_max_seconds: need 0.1 <= min <= max <= 3600"
-            )
-        # a fast cap above max is max (a test or a tiny site may set max = 2)
-        if not self.reconnect_min_seconds <= self.reconnect_fast_seconds <= 3600:
-            raise ConfigError("mqtt.reconnect_fast_seconds: need reconnect_min_seconds <= fast <= 3600")
-        problem = plaintext_password_error(
-            "mqtt", self.host, self.port, self.password, self.tls_ca, self.allow_plaintext_password
-        )
-        if problem:
-            raise ConfigError(problem)
-        if not self.root or "/" in self.root or "+" in self.root or "#" in self.root:
-            raise ConfigError(f"mqtt.root: {self.root!r} must be one topic level without wildcards")
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .lean import sha256_hex
+from campusmon.hashing import sha256_hex
 
 JUNK_VALUES = frozenset(
     {

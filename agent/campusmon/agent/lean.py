@@ -121,21 +121,3 @@ def import_paho() -> None:
 def import_psutil() -> None:
     """Import psutil with lazy stand-ins for PSUTIL_DEFERRED (none of them is on the agent's path)."""
     import_with_stand_ins("psutil", PSUTIL_DEFERRED)
-
-
-def sha256_hex(data: bytes) -> str:
-    """SHA-256 without hashlib's OpenSSL backend (libcrypto, ~3.5 MiB): CPython's own implementation.
-
-    The same digest as hashlib.sha256; the built-in module is what hashlib itself falls back to. Builds
-    without it (--with-builtin-hashlib-hashes leaving sha256 out) use hashlib.
-    """
-    if "_hashlib" not in sys.modules:  # OpenSSL not loaded yet: keep it that way
-        for builtin in ("_sha2", "_sha256"):  # Python 3.12+, 3.11
-            try:
-                module = importlib.import_module(builtin)
-            except ImportError:
-                continue
-            return str(module.sha256(data).hexdigest())
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import sqlite3
 import threading
@@ -20,10 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from campusmon import __version__
-from campusmon.mqtt_security import secure
+from campusmon.hashing import content_hash
+from campusmon.mqtt.client import Backoff, accepted, new_client
+from campusmon.seq import SeqCounter
 
 from . import wire
 from .buffer import ReportBuffer
@@ -33,7 +33,6 @@ from .events import peripheral_changes
 from .identity import HardwareFacts, Identity, derive, usable_facts
 from .idle import set_idle
 from .report import build_report
-from .state import SeqCounter
 
 _log = logging.getLogger(__name__)
 AGENT_NAME = f"campusmon-agent/{__version__}"
@@ -42,93 +41,8 @@ INFLIGHT_WINDOW = 20
 DAY_SECONDS = 86400.0
 
 
-class MqttClient(mqtt.Client):
-    """paho's client; a broker name in ASCII is resolved without loading the idna codec.
-
-    `socket.getaddrinfo` encodes a str host with the idna codec, whose first use imports
-    encodings.idna, stringprep and unicodedata for good (~0.5 MiB resident). An ASCII name (every IP
-    address, nearly every hostname) needs no IDNA processing and is handed over as bytes. Anything else
-    (a proxy, a non-ASCII name, a paho without these internals) takes paho's own path.
-    """
-
-    def _create_socket_connection(self) -> socket.socket:
-        try:
-            host, port, timeout = self._host, self._port, self._connect_timeout
-            source = (self._bind_address, self._bind_port)
-            plain = isinstance(host, str) and host.isascii() and self._get_proxy() is None
-        except AttributeError:
-            plain = False
-        if not plain:
-            return super()._create_socket_connection()
-        # getaddrinfo takes bytes hosts; the stubs of create_connection only say str
-        addr = (host.encode("ascii"), port)
-        return socket.create_connection(addr, timeout=timeout, source_address=source)  # type: ignore[arg-type]
-
-
 def make_collectors(names: list[str], ps: PsutilLike) -> dict[str, Collector]:
     return {name: REGISTRY[name](ps) for name in names}
-
-
-def jitter() -> float:
-    """Uniform in [0, 1) from the OS (the random module and its seeding would cost ~150 KiB resident)."""
-    return int.from_bytes(os.urandom(7), "big") / 2**56
-
-
-class Backoff:
-    """Waits between reconnect attempts: exponential with "equal jitter" (a wait in [d/2, d]).
-
-    `d` doubles from `min_s` up to `max_s` while attempts keep failing. After a healthy connection (one
-    that lasted `healthy_after` seconds) the first `fast_tries` retries are capped at `fast_s`: a broker
-    restart is over in seconds, and a device that was fine should be back within `fast_s` of its return
-    rather than up to `max_s` later. Only continued failure lets the cap grow again (from `fast_s`). A
-    connection that drops before it was healthy (a flapping link, a refused login) does not reset the
-    growth, so it cannot turn into a tight reconnect loop.
-    """
-
-    def __init__(
-        self,
-        min_s: float,
-        max_s: float,
-        rng: Callable[[], float] = jitter,
-        *,
-        fast_s: float | None = None,
-        fast_tries: int = 12,
-        healthy_after: float = 10.0,
-    ) -> None:
-        self.min_s = min_s
-        self.max_s = max_s
-        self.fast_s = min(max_s, fast_s if fast_s is not None else max(min_s, 5.0))
-        self.fast_tries = fast_tries
-        self.healthy_after = healthy_after
-        self._rng = rng
-        self._attempt = 0
-        self._fast = False
-        self._connected_at: float | None = None
-
-    def cap(self) -> float:
-        """The longest wait of the next attempt (before jitter)."""
-        n = min(self._attempt, 60)
-        grow = float(2**n)
-        if not self._fast:
-            return min(self.max_s, self.min_s * grow)
-        if n < self.fast_tries:
-            return min(self.fast_s, self.min_s * grow)
-        return min(self.max_s, self.fast_s * float(2 ** (n - self.fast_tries + 1)))
-
-    def next(self) -> float:
-        d = self.cap()
-        self._attempt += 1
-        return float(d / 2 + self._rng() * d / 2)
-
-    def connected(self, now: float) -> None:
-        self._connected_at = now
-
-    def disconnected(self, now: float) -> None:
-        """A connection ended; if it had been healthy, retries start again from the fast phase."""
-        if self._connected_at is not None and now - self._connected_at >= self.healthy_after:
-            self._attempt = 0
-            self._fast = True
-        self._connected_at = None
 
 
 def _identity_cache(config: AgentConfig) -> Path:
@@ -293,7 +207,7 @@ class Agent:
 
     def check_inventory(self, *, force: bool = False) -> bool:
         """Queue the inventory if it changed, is a day old, or `force`; True when queued."""
-        from .inventory import InventoryUnavailable, collect, content_hash, device_type
+        from .inventory import InventoryUnavailable, collect, device_type
 
         snapshot, self._first_inventory = self._first_inventory, None
         if snapshot is None:
@@ -343,14 +257,8 @@ class Agent:
 
     # --- MQTT ---------------------------------------------------------------------------------------
 
-    def _make_client(self) -> MqttClient:
-        m = self.config.mqtt
-        client = MqttClient(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"campusmon-agent-{self.campus}-{self.device}",
-            protocol=mqtt.MQTTv5,
-        )
-        secure(client, m)
+    def _make_client(self) -> mqtt.Client:
+        client = new_client(self.config.mqtt, f"campusmon-agent-{self.campus}-{self.device}")
         # the will (a crash, power cut or pulled cable shows as `lost`) is armed before each connect
         client.max_inflight_messages_set(INFLIGHT_WINDOW + 2)
         client.on_connect = self._on_connect
@@ -359,22 +267,8 @@ class Agent:
         return client
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            hint = ""
-            if getattr(reason, "value", None) in (4, 5, 134, 135):  # bad user name or password; refused
-                hint = (
-                    " — check mqtt.username and mqtt.password (on the server: campusmon server credentials"
-                    " list / add-device --replace)"
-                )
-            _log.error("broker refused the connection: %s%s", reason, hint)
+        if not accepted(reason, self.config.mqtt, f"{self.campus}/{self.device}"):
             return
-        _log.info(
-            "connected to %s:%s as %s/%s",
-            self.config.mqtt.host,
-            self.config.mqtt.port,
-            self.campus,
-            self.device,
-        )
         self._connected = True
         self._backoff.connected(time.monotonic())
         client.publish(self._status_topic, self._status("online"), qos=1, retain=True)

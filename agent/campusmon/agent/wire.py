@@ -1,39 +1,59 @@
-"""The agent's side of the MQTT contract (docs/protocol.md), built with json and zlib only.
+"""The agent's side of the MQTT contract (docs/protocol.md): payloads built with json and zlib only.
 
-The agent process never imports msgspec (it costs ~3 MiB of RSS on a 20 MiB budget); the payloads
-below are checked against `campusmon.contract` by the unit tests, so there is still one schema.
+The agent process never imports msgspec (it costs ~3 MiB of RSS on a 20 MiB budget). The numbers and
+id rules come from campusmon.protocol and campusmon.ids, which campusmon.contract (the msgspec schema
+the server decodes with) re-exports, so there is one contract; the unit tests decode every payload
+built here with it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import zlib
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
-PROTOCOL_VERSION: Final = 1
-DEFAULT_ROOT: Final = "campusmon"
-#: \Z, not $: "$" also matches before a trailing newline ("pc-1\n")
-ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}\Z"
-ID_RE: Final = re.compile(ID_PATTERN)
+from campusmon import protocol
+from campusmon.ids import ID_PATTERN, ID_RE
+from campusmon.protocol import (
+    DEFAULT_ROOT,
+    MAX_LABEL,
+    MAX_NUMBER,
+    MAX_REASON,
+    MAX_UNAVAILABLE,
+    PROTOCOL_VERSION,
+    Kind,
+)
 
-#: the contract's bounds the agent must stay inside (tests/unit/agent/test_wire.py: equal to contract's)
-MAX_NUMBER: Final = 2**53
-MAX_LABEL: Final = 200
-MAX_REASON: Final = 200
-MAX_UNAVAILABLE: Final = 1000
+__all__ = [
+    "DEFAULT_ROOT",
+    "ID_PATTERN",
+    "ID_RE",
+    "MAX_LABEL",
+    "MAX_NUMBER",
+    "MAX_REASON",
+    "MAX_UNAVAILABLE",
+    "PROTOCOL_VERSION",
+    "Group",
+    "Kind",
+    "Scalar",
+    "encode",
+    "event",
+    "finite",
+    "in_range",
+    "inventory",
+    "metrics",
+    "status",
+    "topic",
+]
 
-Kind = Literal["status", "metrics", "inventory", "events"]
 Scalar = float | int | str | bool | None
 Group = dict[str, Scalar] | list[dict[str, Scalar]]
 
 
 def topic(root: str, campus: str, device: str, kind: Kind) -> str:
-    for name, value in (("campus", campus), ("device", device)):
-        if not ID_RE.match(value):
-            raise ValueError(f"{name} {value!r} does not match {ID_PATTERN}")
-    return f"{root}/{campus}/{device}/{kind}"
+    """`<root>/<campus>/<device>/<kind>`; ValueError for an id the contract does not allow."""
+    return protocol.topic(campus, device, kind, root)
 
 
 def encode(payload: dict[str, Any], *, compress: bool = False) -> bytes:

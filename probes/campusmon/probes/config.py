@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from campusmon.agent.config import MqttSettings
 from campusmon.config import (
     SECONDS_IN_DAY,
     TCP_PORT,
@@ -22,7 +21,8 @@ from campusmon.config import (
     did_you_mean,
     read_toml,
 )
-from campusmon.contract import ID_PATTERN, ID_RE
+from campusmon.ids import ID_PATTERN, ID_RE
+from campusmon.mqtt.settings import MqttSettings
 
 from .ifmib import PORT_CLASSES
 from .schedule import SchoolHoursSettings

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import random
 import signal
@@ -20,16 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from campusmon import __version__
-from campusmon.agent.state import SeqCounter
 from campusmon.contract import MAX_UNAVAILABLE, Inventory, Metrics, Status, bounded, encode, topic
-from campusmon.mqtt_security import secure
+from campusmon.hashing import content_hash
+from campusmon.mqtt.client import accepted, new_client
+from campusmon.seq import SeqCounter
 
 from .config import ProbeConfig, TargetSettings
 from .registry import Probe, ProbeEnv, bounded_check, make_probe
@@ -41,10 +39,6 @@ _log = logging.getLogger(__name__)
 RUNNER_NAME = f"campusmon-probe/{__version__}"
 #: an unchanged inventory is still resent this often (retained, so it is cheap)
 INVENTORY_REFRESH_SECONDS = 86400.0
-
-
-def inventory_hash(inventory: dict[str, Any]) -> str:
-    return "sha256:" + hashlib.sha256(msgspec.json.encode(inventory, order="sorted")).hexdigest()
 
 
 @dataclass
@@ -146,16 +140,14 @@ class ProbeRunner:
 
     def _make_client(self) -> mqtt.Client:
         m = self.config.mqtt
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"campusmon-probe-{self.campus}-{self.config.runner.id}",
-            protocol=mqtt.MQTTv5,
-        )
-        secure(client, m)
         # the will covers the runner's own id only; the server lets the targets follow it (`via`)
+        client = new_client(m, f"campusmon-probe-{self.campus}-{self.config.runner.id}")
         self._arm_will(client)
         client.on_pre_connect = self._arm_will
-        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        # paho's own loop thread reconnects, doubling its wait from min to max
+        client.reconnect_delay_set(
+            min_delay=max(1, round(m.reconnect_min_seconds)), max_delay=max(1, round(m.reconnect_max_seconds))
+        )
         client.max_queued_messages_set(50_000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -164,16 +156,8 @@ class ProbeRunner:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
     ) -> None:
-        if reason.is_failure:
-            _log.error("broker refused the connection: %s", reason)
+        if not accepted(reason, self.config.mqtt, f"{self.campus}/{self.config.runner.id}"):
             return
-        _log.info(
-            "connected to %s:%s as %s/%s",
-            self.config.mqtt.host,
-            self.config.mqtt.port,
-            self.campus,
-            self.config.runner.id,
-        )
         client.publish(self._status_topic, self._own_status("online"), 1, True)
         with self._lock:
             known = [(s.target, s.status, s.status_reason) for s in self.targets.values() if s.status]
@@ -244,7 +228,7 @@ class ProbeRunner:
             encode(metrics, compress=self.config.runner.compress),
         )
         if result.inventory is not None:
-            h = inventory_hash(result.inventory)
+            h = content_hash(result.inventory)
             if h != st.inventory_hash or now - st.inventory_sent_at >= INVENTORY_REFRESH_SECONDS:
                 inv = Inventory(
                     campus=self.campus,

@@ -1,4 +1,5 @@
-"""Targets beyond the runner's own TOML: include files and the asset register.
+"""Targets beyond the runner's own TOML: include files and any other `TargetSource` (the server's
+asset register, through campusmon.server.probing).
 
 A register asset (in use, with an IP address, of a type listed in `[register] checks`) becomes one
 target. Its id — the device id in MQTT topics — is the asset's device link when it has one, else the
@@ -14,22 +15,24 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from campusmon.config import ConfigError, build, did_you_mean, read_toml
 from campusmon.contract import ID_PATTERN, ID_RE
 
 from .config import ASSET_TYPES, ProbeConfig, TargetSettings, build_target
 
-if TYPE_CHECKING:
-    from campusmon.server.db import Database
-
 _log = logging.getLogger(__name__)
 _NOT_ID = re.compile(r"[^a-z0-9_-]+")
 
 
 class TargetSource(Protocol):
-    """Where extra targets come from; `poll()` returns None when nothing changed since last time."""
+    """Where extra targets come from; `poll()` returns None when nothing changed since last time.
+
+    The runner owns this interface: include files implement it here (TargetFiles), and the server
+    implements it over its asset register (campusmon.server.probing.RegisterTargets) without the
+    runner knowing the register.
+    """
 
     def poll(self) -> list[TargetSettings] | None: ...
 
@@ -229,103 +232,6 @@ class TargetFiles:
         if not changed:
             return None
         return [t for p in self.paths for t in self._targets[p]]
-
-
-# -- the register --------------------------------------------------------------------------------
-def register_assets(
-    db: Database, campus: str, types: Iterable[str], *, link: bool = False, actor: str = ""
-) -> list[AssetEntry]:
-    """In-use assets of `types` with an IP address in `campus` (its MQTT id: the campus code, or its
-    name when it has no code, or assets linked to devices of that campus), with ids assigned.
-    `link`: an asset without a device link is linked to its id (a history row says so), so tickets
-    for that target name the asset and its room."""
-    from sqlalchemy import and_, or_, select
-
-    from campusmon.server.db import utcnow
-    from campusmon.server.register.models import Asset, Campus
-    from campusmon.server.register.service import RegisterService, search_text
-
-    wanted = sorted(set(types))
-    in_campus = or_(
-        Asset.link_campus == campus,
-        and_(
-            Asset.link_campus.is_(None),
-            Asset.campus_id.in_(
-                select(Campus.id).where(
-                    or_(Campus.code == campus, and_(Campus.code.is_(None), Campus.name == campus))
-                )
-            ),
-        ),
-    )
-    query = select(Asset.id, Asset.type, Asset.ip, Asset.asset_tag, Asset.name, Asset.link_device).where(
-        Asset.merged_into.is_(None),
-        Asset.status == "in_use",
-        Asset.type.in_(wanted),
-        Asset.ip != "",
-        in_campus,
-    )
-    with db.session() as s:
-        rows = sorted(
-            (
-                AssetRow(asset_id=i, type=t, ip=ip, tag=tag, name=name or "", link_device=dev)
-                for i, t, ip, tag, name, dev in s.execute(query)
-                if ip and ip.strip()
-            ),
-            key=lambda r: r.asset_id,
-        )
-        # device ids other assets of this campus already report as (PCs, manual links)
-        others = set(
-            s.scalars(
-                select(Asset.link_device).where(
-                    Asset.link_campus == campus, Asset.link_device.is_not(None), Asset.merged_into.is_(None)
-                )
-            )
-        )
-        entries = assign_ids(rows, reserved={d for d in others if d} - {r.link_device for r in rows})
-        if link:
-            now = utcnow()
-            unlinked = {r.asset_id: e.id for r, e in zip(rows, entries, strict=True) if not r.link_device}
-            for asset in s.scalars(select(Asset).where(Asset.id.in_(list(unlinked)))):
-                device = unlinked[asset.id]
-                RegisterService.record(
-                    s, asset, "device", None, f"{campus}/{device}", actor or "probe:targets", now
-                )
-                asset.link_campus, asset.link_device = campus, device
-                asset.updated_at = now
-                asset.search_text = search_text(asset)
-    return entries
-
-
-class RegisterTargets:
-    """The server's own register as a target source (in-process runner): read on every poll."""
-
-    def __init__(self, db: Database, config: ProbeConfig, *, link: bool = True) -> None:
-        self.db = db
-        self.config = config
-        self.link = link
-        self._last: list[TargetSettings] | None = None
-
-    def poll(self) -> list[TargetSettings] | None:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        campus = self.config.runner.campus
-        try:
-            entries = register_assets(
-                self.db,
-                campus,
-                self.config.register.checks,
-                link=self.link,
-                actor=f"probe:{campus}/{self.config.runner.id}",
-            )
-        except SQLAlchemyError as exc:
-            _log.error("cannot read probe targets from the register (keeping the previous ones): %s", exc)
-            return None
-        targets = asset_targets(entries, self.config)
-        if targets == self._last:
-            return None
-        _log.info("register: %d probe targets for campus %s", len(targets), campus)
-        self._last = targets
-        return targets
 
 
 def render_assets_toml(entries: Sequence[AssetEntry], header: str) -> str:

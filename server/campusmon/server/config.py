@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from campusmon.config import TCP_PORT, ConfigError, Range, load
-from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_ROOT
-from campusmon.mqtt_security import plaintext_password_error
+from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES
+from campusmon.mqtt.settings import MqttConnection
 
 from .inspections.settings import InspectionSettings
 from .topology import StaticTopology, Upstream
@@ -25,19 +25,11 @@ def default_data_dir() -> Path:
 
 
 @dataclass
-class BrokerSettings:
+class BrokerSettings(MqttConnection):
+    """`[broker]`: the connection every role shares (campusmon/mqtt/settings.py), and the server's own."""
+
     #: true: the server runs and supervises its own Mosquitto on 127.0.0.1:port
     managed: bool = True
-    host: str = "127.0.0.1"
-    port: Annotated[int, TCP_PORT] = 1883
-    root: str = DEFAULT_ROOT
-    username: str | None = None
-    password: str | None = None
-    tls_ca: Path | None = None
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    #: an external broker: a password without TLS is refused unless it is on this machine or this is true
-    allow_plaintext_password: bool = False
     #: our own link to the broker: a hung broker is noticed (broker_down) ~1.5x this after it stops
     #: answering; the in-process probe runner uses it too
     keepalive: Annotated[int, Range(5, 3600, "seconds")] = 10
@@ -55,18 +47,12 @@ class BrokerSettings:
                 "broker.host: a managed broker listens on 127.0.0.1 only; "
                 "set broker.managed = false to use another broker"
             )
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError("broker.tls_cert and broker.tls_key go together")
         if self.managed and (self.username or self.password):
             raise ConfigError(
                 "broker.username/password: the managed broker makes the server's credentials itself "
                 "(in <data_dir>/broker); remove them, or set broker.managed = false for your own broker"
             )
-        problem = plaintext_password_error(
-            "broker", self.host, self.port, self.password, self.tls_ca, self.allow_plaintext_password
-        )
-        if problem:
-            raise ConfigError(problem)
+        self.check_connection("broker")
 
 
 @dataclass
@@ -533,7 +519,7 @@ class ServerConfig:
         if not self.notify.ticket_url:  # notifications link to the console's ticket page
             self.notify.ticket_url = self.http.ticket_url()
         if self.probes.enabled:  # a wrong probe config stops the server at start, not later
-            from campusmon.probes.inprocess import server_probe_config
+            from .probing import server_probe_config
 
             server_probe_config(self.probes, self.broker, self.storage.data_dir)
 

@@ -32,6 +32,10 @@ class DatabaseInitialising(RuntimeError):
     """Another process held the schema migration lock for longer than we wait."""
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or opened (a stopped PostgreSQL, a bad URL, an unreadable file)."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -152,3 +156,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    """The database with its schema up to date; DatabaseUnavailable (with the driver's reason) when it
+    cannot be had, so callers need not know SQLAlchemy's exceptions."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return Database(url)
+    except OperationalError as exc:
+        raise DatabaseUnavailable(f"the database is not available: {exc.orig}") from exc

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import OperationalError
 
 from campusmon.contract import subscription
-from campusmon.mqtt_security import secure
+from campusmon.mqtt.client import accepted, new_client
 from campusmon.private_files import private_dir
 
 from .broker import ManagedBroker
@@ -232,10 +231,10 @@ class Server:
                 self.stop()
                 raise
         if cfg.probes.enabled:
-            from campusmon.probes.inprocess import InProcessRunner
+            from .probing import in_process_runner
 
             try:
-                self.probes = InProcessRunner.for_server(
+                self.probes = in_process_runner(
                     cfg.probes,
                     cfg.broker,
                     cfg.storage.data_dir,
@@ -303,14 +302,7 @@ class Server:
     def _make_client(self, lane: str) -> mqtt.Client:
         b = self.config.broker
         # manual_ack: a message is acknowledged only after it is stored, so a kill -9 loses nothing
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id(lane),
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-            userdata=lane,
-        )
-        secure(client, b)
+        client = new_client(b, self.client_id(lane), manual_ack=True, userdata=lane)
         if self.broker is not None and self.broker.server_login is not None:  # no anonymous login
             client.username_pw_set(self.broker.server_login.username, self.broker.server_login.password)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -372,16 +364,10 @@ class Server:
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
-        if reason.is_failure:
-            _log.error("broker refused the server (%s session): %s", lane, reason)
+        b = self.config.broker
+        detail = f" ({lane} session present: {flags.session_present})"
+        if not accepted(reason, b, self.client_id(lane), section="broker", detail=detail):
             return
-        _log.info(
-            "connected to broker %s:%s (%s session present: %s)",
-            self.config.broker.host,
-            self.config.broker.port,
-            lane,
-            flags.session_present,
-        )
         client.subscribe([(t, 1) for t in self._topics(lane)])
         self._subscribed[lane].set()
         if self.connected:

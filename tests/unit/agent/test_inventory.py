@@ -13,8 +13,9 @@ import pytest
 
 from campusmon.agent.identity import derive
 from campusmon.agent.idle import set_idle
-from campusmon.agent.inventory import InventoryUnavailable, content_hash, linux, windows
+from campusmon.agent.inventory import InventoryUnavailable, linux, windows
 from campusmon.agent.inventory.edid import parse_edid
+from campusmon.hashing import content_hash
 from tests.support.fixture_trees import linux_panel_root
 from tests.unit.agent.fakes import FIXTURES
 

@@ -15,7 +15,8 @@ import pytest
 PRELUDE = (
     "import sys\n"
     "sys.modules['socks'] = None\n"  # as on a machine without PySocks (see the test with it below)
-    "from campusmon.agent.lean import import_paho, sha256_hex\n"
+    "from campusmon.agent.lean import import_paho\n"
+    "from campusmon.hashing import sha256_hex\n"
     "import_paho()\n"
     "import paho.mqtt.client as m\n"
 )

@@ -12,7 +12,8 @@ from campusmon.agent import inventory
 from campusmon.agent.buffer import ReportBuffer
 from campusmon.agent.config import AgentConfig
 from campusmon.agent.identity import HardwareFacts, Nic
-from campusmon.agent.runner import Agent, jitter
+from campusmon.agent.runner import Agent
+from campusmon.mqtt.client import jitter
 from tests.unit.agent.fakes import FakePsutil
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..identity import HardwareFacts
-from ..lean import sha256_hex
 
 
 class InventoryUnavailable(RuntimeError):
@@ -24,11 +22,6 @@ def collect(ps: Any, platform: str = sys.platform) -> tuple[dict[str, Any], Hard
     from . import linux
 
     return linux.collect(ps)
-
-
-def content_hash(data: dict[str, Any]) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + sha256_hex(canonical.encode("utf-8"))
 
 
 def device_type(configured: str, ps: Any, platform: str = sys.platform, root: Path = Path("/")) -> str | None:

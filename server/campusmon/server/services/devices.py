@@ -27,6 +27,66 @@ NO_PLACE = ""
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """A device's live state as ingest last wrote it (`campusmon devices`, an asset's `live`)."""
+
+    campus: str
+    device: str
+    state: str
+    state_since: datetime | None
+    state_reason: str | None
+    last_seen: datetime | None
+    last_report_ts: datetime | None
+    last_seq: int | None
+    interval_s: int | None
+    agent: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(v: datetime | None) -> str | None:
+            return None if v is None else v.isoformat()
+
+        return {
+            "campus": self.campus,
+            "device": self.device,
+            "state": self.state,
+            "state_since": iso(self.state_since),
+            "state_reason": self.state_reason,
+            "last_seen": iso(self.last_seen),
+            "last_report_ts": iso(self.last_report_ts),
+            "last_seq": self.last_seq,
+            "interval_s": self.interval_s,
+            "agent": self.agent,
+        }
+
+
+def _status(d: Device) -> DeviceStatus:
+    return DeviceStatus(
+        d.campus,
+        d.device,
+        d.state,
+        as_utc(d.state_since),
+        d.state_reason,
+        as_utc(d.last_seen),
+        as_utc(d.last_report_ts),
+        d.last_seq,
+        d.interval_s,
+        d.agent,
+    )
+
+
+def device_statuses(db: Database) -> list[DeviceStatus]:
+    """Every device's live state, by campus and id (no configuration needed: for the CLI)."""
+    with db.session() as s:
+        return [_status(d) for d in s.scalars(select(Device).order_by(Device.campus, Device.device))]
+
+
+def device_status(db: Database, campus: str, device: str) -> DeviceStatus | None:
+    with db.session() as s:
+        d = s.scalars(select(Device).where(Device.campus == campus, Device.device == device)).first()
+        return None if d is None else _status(d)
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceTile:
     campus: str
     device: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -122,6 +123,62 @@ def _view(t: Ticket) -> TicketView:
         as_utc(t.updated_at) or utcnow(),
         as_utc(t.resolved_at),
     )
+
+
+def _iso(value: datetime | None) -> str | None:
+    at = as_utc(value)
+    return None if at is None else at.isoformat()
+
+
+def ticket_json(t: Ticket, history: bool = False) -> dict[str, Any]:
+    """A ticket as `campusmon tickets … --json` prints it (affected devices; history when asked)."""
+    out: dict[str, Any] = {
+        "id": t.id,
+        "campus": t.campus,
+        "device": t.device,
+        "room": t.room,
+        "problem": t.problem,
+        "subject": t.subject,
+        "severity": t.severity,
+        "status": t.status,
+        "flapping": bool(t.flapping),
+        "summary": t.summary,
+        "opened_by": t.opened_by,
+        "opened_at": _iso(t.opened_at),
+        "updated_at": _iso(t.updated_at),
+        "resolved_at": _iso(t.resolved_at),
+        "closed_at": _iso(t.closed_at),
+        "affected": [
+            {"device": a.device, "added_at": _iso(a.added_at), "recovered_at": _iso(a.recovered_at)}
+            for a in t.affected
+        ],
+    }
+    if history:
+        out["history"] = [
+            {
+                "at": _iso(h.at),
+                "actor": h.actor,
+                "action": h.action,
+                "from": h.from_status,
+                "to": h.to_status,
+                "note": h.note,
+            }
+            for h in t.history
+        ]
+    return out
+
+
+def open_tickets_of(db: Database, campus: str, device: str) -> list[Ticket]:
+    """The device's tickets still being worked on (open, acknowledged, in progress), oldest first."""
+    with db.session() as s:
+        return list(
+            s.scalars(
+                select(Ticket)
+                .where(Ticket.campus == campus, Ticket.device == device, Ticket.status.in_(ACTIVE_STATES))
+                .order_by(Ticket.id)
+                .options(selectinload(Ticket.affected))
+            )
+        )
 
 
 def _clean(text: str, limit: int) -> str:

@@ -1,7 +1,7 @@
 """zh-CN (the default) and English: gettext catalogs compiled by Babel, one Jinja2 environment each.
 
 Message ids are English; `locale/zh_CN/LC_MESSAGES/messages.po` translates them (`pybabel compile`
-makes the .mo shipped beside it; tests/unit/web/test_i18n.py checks every template string is there).
+makes the .mo shipped beside it; tests/unit/server/web/test_i18n.py checks every template string is there).
 """
 
 from __future__ import annotations

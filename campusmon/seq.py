@@ -1,4 +1,8 @@
-"""Small durable agent state: the report sequence number survives restarts and power loss."""
+"""The report sequence number of one device: monotonic, and it survives restarts and power loss.
+
+The agent numbers its reports with it, and the probe runner numbers each target's (docs/protocol.md,
+`seq`): the server tells a restart from a replay or a gap by it.
+"""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ def test_rule_and_notify_config_errors(tmp_path: Path, text: str, message: str) 
 
 
 def test_sample_config_and_defaults(tmp_path: Path) -> None:
-    cfg = load_server_config(Path(__file__).parents[2] / "server" / "sample-server.toml")
+    cfg = load_server_config(Path(__file__).parents[3] / "server" / "sample-server.toml")
     assert set(cfg.rules.builtin) >= {
         "device_down",
         "should_be_on",

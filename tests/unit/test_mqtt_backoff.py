@@ -1,10 +1,10 @@
-"""The agent's reconnect waits: a table per situation (jitter pinned to its low and high ends)."""
+"""Reconnect waits of every MQTT client: a table per situation (jitter pinned to its low and high ends)."""
 
 from __future__ import annotations
 
 import pytest
 
-from campusmon.agent.runner import Backoff
+from campusmon.mqtt.client import Backoff
 
 
 def waits(b: Backoff, n: int) -> list[float]:

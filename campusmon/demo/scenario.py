@@ -31,8 +31,8 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .broker_auth import BrokerUsers, write_private
-from .config import (
+from campusmon.server.broker_auth import BrokerUsers, write_private
+from campusmon.server.config import (
     BrokerSettings,
     CampusTopologySettings,
     HttpSettings,
@@ -42,11 +42,12 @@ from .config import (
     ThresholdRuleSettings,
     default_threshold_rules,
 )
-from .db import Database
-from .models import Device, Ticket
-from .register.models import Asset, AssetHistory, Building, Room
-from .register.service import RegisterService
-from .service import Server
+from campusmon.server.db import Database
+from campusmon.server.models import Device, Ticket
+from campusmon.server.register.models import Asset, AssetHistory, Building, Room
+from campusmon.server.register.service import RegisterService
+from campusmon.server.service import Server
+
 from .simulator import SimDevice, hardware_of
 
 CAMPUS = "main"
@@ -283,7 +284,7 @@ def cast(names: list[str]) -> Cast:
 
 def run_demo(n_devices: int = 20, duration: float = 60.0, data_dir: Path | None = None) -> int:
     """Run the whole demo; returns the exit code (0 when every injected fault was ticketed as expected)."""
-    from .register.spreadsheet import Importer
+    from campusmon.server.register.spreadsheet import Importer
 
     console = Console()
     logging.basicConfig(level=logging.ERROR)
@@ -386,8 +387,8 @@ def run_demo(n_devices: int = 20, duration: float = 60.0, data_dir: Path | None 
         assert server.ingestor is not None
         register = server.ingestor.register
         if server.http is not None:
-            from .services import Actor, Conflict
-            from .services.users import UserService
+            from campusmon.server.services import Actor, Conflict
+            from campusmon.server.services.users import UserService
 
             try:
                 UserService(server.ingestor.db).add(
@@ -511,19 +512,16 @@ def _summary(
     n_devices: int,
     stolen: dict[str, Any],
 ) -> int:
-    from campusmon.cli.tickets_cmd import print_ticket, print_tickets
-
-    from .tickets import TicketService
-
     console.rule("devices at the end")
     env = dict(os.environ, CAMPUSMON_STORAGE__DATA_DIR=str(cfg.storage.data_dir))
+    # what a technician would type: the CLI itself, in its own process (nothing imports the CLI)
     subprocess.run([sys.executable, "-m", "campusmon", "devices"], env=env, check=False)
     console.rule("tickets")
-    print_tickets(tickets)
-    db = Database(cfg.storage.db_url)
-    service = TicketService(db)
+    cli = [sys.executable, "-m", "campusmon", "tickets"]
+    subprocess.run([*cli, "list"], env=env, check=False)
     for t in tickets:
-        print_ticket(service.get(t.id))
+        subprocess.run([*cli, "show", str(t.id)], env=env, check=False)
+    db = Database(cfg.storage.db_url)
     reg = register_view(db)
     with db.session() as s:
         tag = s.scalars(select(Asset.asset_tag).where(Asset.link_device == who.ram_pc)).first()

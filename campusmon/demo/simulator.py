@@ -19,8 +19,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from campusmon.agent.inventory import content_hash
 from campusmon.contract import Event, Group, Inventory, Metrics, Status, encode, topic
+from campusmon.hashing import content_hash
 
 GIB = 2**30
 DOCUMENT_CAMERA = {
