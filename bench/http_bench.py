@@ -29,7 +29,7 @@ from sqlalchemy import insert, update
 from campusmon.demo.simulator import SimDevice
 from campusmon.server.config import HttpSettings, ScheduleSettings, ServerConfig, StorageSettings
 from campusmon.server.db import Database
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.models import Device, Ticket, TicketHistory
 from campusmon.server.register.service import RegisterService
 from campusmon.server.register.spreadsheet import Importer

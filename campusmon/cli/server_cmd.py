@@ -63,6 +63,7 @@ def run(config: Path | None = ConfigOpt) -> None:
     from campusmon.server.broker import BrokerError
     from campusmon.server.db import DatabaseInitialising
     from campusmon.server.service import Server
+    from campusmon.server.web.runner import HttpError
 
     cfg = load_config(config)
     setup_logging(cfg.log_level)
@@ -77,8 +78,8 @@ def run(config: Path | None = ConfigOpt) -> None:
     signal.signal(signal.SIGINT, handler)
     try:
         server.start()
-    # OSError: a data dir that cannot be created or written
-    except (BrokerError, DatabaseInitialising, OSError) as exc:
+    # OSError: a data dir that cannot be created or written; HttpError: the console's port is taken
+    except (BrokerError, DatabaseInitialising, HttpError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         server.stop()
         raise typer.Exit(1) from None

@@ -174,7 +174,7 @@ def write_configs(tmp: Path, broker_port: int) -> dict[str, str]:
     server, agent, probe = tmp / "server.toml", tmp / "agent.toml", tmp / "probes.toml"
     server.write_text(
         f'[storage]\ndata_dir = "{tmp}/data"\n[broker]\nmanaged = false\nport = {broker_port}\n'
-        'client_id = "srv-audit"\n',
+        'client_id = "srv-audit"\n[http]\nport = 0\n',  # any free port: 8080 may be taken here
         encoding="utf-8",
     )
     agent.write_text(

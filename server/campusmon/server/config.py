@@ -14,6 +14,7 @@ from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES
 from campusmon.mqtt.settings import MqttConnection
 
 from .inspections.settings import InspectionSettings
+from .metrics.settings import MetricsSettings
 from .topology import StaticTopology, Upstream
 
 
@@ -60,7 +61,10 @@ class StorageSettings:
     data_dir: Path = field(default_factory=default_data_dir)
     #: SQLAlchemy URL for devices, tickets and the register; empty: SQLite in data_dir
     database_url: str = ""
-    metrics_backend: Literal["sqlite"] = "sqlite"
+    #: "sqlite": metrics in data_dir/metrics.db only; "influx": raw samples also go to InfluxDB 2 or
+    #: VictoriaMetrics ([metrics.influx]); the embedded rollups serve the console's charts either way
+    metrics_backend: Literal["sqlite", "influx"] = "sqlite"
+    #: raw samples (every report) in the embedded store are kept this many days
     metrics_retention_days: Annotated[int, Range(1, 3660, "days")] = 30
 
     def validate(self) -> None:
@@ -513,11 +517,19 @@ class ServerConfig:
     probes: ProbesSettings = field(default_factory=ProbesSettings)
     inspections: InspectionSettings = field(default_factory=InspectionSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:
         if not self.notify.ticket_url:  # notifications link to the console's ticket page
             self.notify.ticket_url = self.http.ticket_url()
+        if self.metrics.rollup_retention_days < self.storage.metrics_retention_days:
+            raise ConfigError(
+                "metrics.rollup_retention_days must be at least storage.metrics_retention_days "
+                "(a chart would find raw data with no rollup)"
+            )
+        if self.storage.metrics_backend == "influx" and not self.metrics.influx.url:
+            raise ConfigError('storage.metrics_backend = "influx" needs metrics.influx.url')
         if self.probes.enabled:  # a wrong probe config stops the server at start, not later
             from .probing import server_probe_config
 

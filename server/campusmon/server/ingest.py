@@ -38,7 +38,8 @@ from campusmon.contract import (
 
 from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
-from .metrics_store import SqliteMetricStore
+from .metrics import MetricStore
+from .metrics import Placement as MetricPlacement
 from .models import ACTIVE_STATES, DeadLetter, Device, DeviceHistory, SeenEvent, Ticket
 from .register.service import InventoryOutcome, RegisterService
 from .register.topology import RegisterTopology
@@ -140,7 +141,7 @@ class Ingestor:
         self,
         config: ServerConfig,
         db: Database,
-        metrics: SqliteMetricStore,
+        metrics: MetricStore,
         *,
         topology: Topology | None = None,
         clock: Callable[[], float] = time.time,
@@ -973,7 +974,9 @@ class Ingestor:
 
     # -- reports, inventory, events ----------------------------------------------------------------
     def _metrics(self, m: Metrics, received: float) -> str:
-        if not self.metrics.record(m, received):
+        facts = self.facts(m.campus, m.device)
+        where = MetricPlacement(facts.building, facts.room, facts.device_type)
+        if not self.metrics.record(m, received, where):
             return "duplicate_report"
         now = _dt(received)
         self._note_liveness(m, now)
@@ -993,9 +996,7 @@ class Ingestor:
             with self.db.session() as s:
                 return TicketService.active(s, m.campus, m.device, problem, subject) is not None
 
-        actions = self.thresholds.evaluate(
-            m.campus, m.device, m.ts, m.metrics, raised_before, self.facts(m.campus, m.device)
-        )
+        actions = self.thresholds.evaluate(m.campus, m.device, m.ts, m.metrics, raised_before, facts)
         self._act(m.campus, m.device, actions, now)
         return "accepted_metrics"
 

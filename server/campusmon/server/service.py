@@ -28,7 +28,8 @@ from .config import ServerConfig
 from .db import Database
 from .ingest import Ingestor
 from .inspections.watch import OverdueWatcher
-from .metrics_store import SqliteMetricStore
+from .metrics import SqliteMetricStore, open_store
+from .metrics.jobs import MetricJobs
 from .notify import Dispatcher, Router
 from .topology import Topology
 
@@ -155,6 +156,8 @@ class Server:
         self.broker: ManagedBroker | None = None
         self.db: Database | None = None
         self.metrics: SqliteMetricStore | None = None
+        #: compaction, retention and (influx backend) the writer draining the spool
+        self.metric_jobs: MetricJobs | None = None
         self.ingestor: Ingestor | None = None
         self._lanes = _Lanes(LANE_SIZE)
         #: one MQTT session per lane, so statuses never wait behind reports in the broker's queue
@@ -194,7 +197,9 @@ class Server:
             )
             self.broker.start()
         self.db = Database(cfg.storage.db_url)
-        self.metrics = SqliteMetricStore(cfg.storage.metrics_path)
+        self.metrics = open_store(cfg.storage, cfg.metrics)
+        self.metric_jobs = MetricJobs(self.metrics, cfg.metrics)
+        self.metric_jobs.start()
         self.dispatcher = Dispatcher(cfg.notify, self.db, ZoneInfo(cfg.schedule.timezone))
         self._router = Router(cfg.notify)
         self.ingestor = Ingestor(
@@ -336,6 +341,8 @@ class Server:
             _log.info("ingest counters at stop: %s", json.dumps(self.ingestor.snapshot(), sort_keys=True))
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.metric_jobs is not None:
+            self.metric_jobs.stop()
         if self.metrics is not None:
             self.metrics.close()
         if self.db is not None:

@@ -13,6 +13,7 @@ from sqlalchemy import case, func, select
 
 from ..config import ServerConfig, static_topology
 from ..db import Database, as_utc, utcnow
+from ..metrics import parse_series_key
 from ..models import ACTIVE_STATES, Device, DeviceHistory, Ticket, TicketDevice
 from ..register.models import Asset, AssetHistory, Building, Campus, Room
 from ..schedule import compile_schedule
@@ -526,8 +527,7 @@ class DeviceService:
         per_port: dict[str, dict[str, float]] = defaultdict(dict)
         classes: dict[str, str] = {}
         for key, value in latest.items():
-            name, _, rest = key.partition("{")
-            labels = dict(p.split("=", 1) for p in rest.rstrip("}").split(",") if "=" in p)
+            name, labels = parse_series_key(key)
             port = labels.get("port")
             if port is None or not name.startswith("port_"):
                 continue

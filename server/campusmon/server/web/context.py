@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import ServerConfig
 from ..db import Database
 from ..inspections.service import DueEntry, InspectionService
-from ..metrics_store import SqliteMetricStore
+from ..metrics import SqliteMetricStore
 from ..services.assets import AssetService
 from ..services.devices import DeviceService
 from ..services.photos import PhotoStore
@@ -98,6 +98,8 @@ class WebContext:
         self.config = config
         self.http = config.http
         self.db = db
+        #: the metric store (its counters go to /metrics)
+        self.metrics = metrics
         self.users = UserService(db)
         self.devices = DeviceService(db, config, metric_source(metrics) if metrics else None, clock)
         self.tickets = TicketQueries(db, on_event=on_event, after_change=after_change)
