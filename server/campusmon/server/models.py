@@ -101,6 +101,10 @@ class Ticket(Base):
         ),
         Index("ix_tickets_status", "status"),
         Index("ix_tickets_updated_at", "updated_at"),
+        # the console's colours: active tickets grouped per device, read from the index alone
+        Index("ix_tickets_active_devices", "status", "campus", "device", "problem", "severity"),
+        # a device's tickets (device page, teacher and inspection pages)
+        Index("ix_tickets_campus_device", "campus", "device"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

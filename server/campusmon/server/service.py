@@ -322,13 +322,15 @@ class Server:
         self.http.start()
 
     def health(self) -> Health:
-        """For /healthz and /metrics: broker session, ingest backlog and lag, ingest counters."""
+        """For /healthz and /metrics: broker session, ingest backlog and lag, ingest counters, and the
+        in-process probe runner's results by code."""
         from .web.context import Health
 
         waiting, oldest = self._lanes.waiting()
         lag = max(0.0, self.clock() - oldest) if oldest is not None else 0.0
         counters = self.ingestor.snapshot() if self.ingestor is not None else {}
-        return Health(self.connected, waiting, lag, counters)
+        probes = self.probes.runner.result_counts() if self.probes is not None else {}
+        return Health(self.connected, waiting, lag, counters, probes)
 
     def client_id(self, lane: str, campus: str = "") -> str:
         """The reports keep the configured id (and its persistent session); statuses get their own.

@@ -99,12 +99,14 @@ class _Collector:
             "Notifications given up after retries",
             value=outbox.get("failed", 0),
         )
-        probes = GaugeMetricFamily(
-            "campusmon_probe_results", "Probe results since start, by code", labels=["code"]
+        probes = CounterMetricFamily(
+            "campusmon_probe_results",
+            "Checks of the server's probe runner since start, by check kind and result code "
+            "(ok, timeout, unreachable, auth_failed, refused, bad_status, port_fault, ...)",
+            labels=["check", "code"],
         )
-        for key, n in sorted(h.counters.items()):
-            if key.startswith("probe_"):
-                probes.add_metric([key.removeprefix("probe_")], float(n))
+        for (check, code), n in sorted(h.probe_results.items()):
+            probes.add_metric([check, code], float(n))
         yield probes
         if ctx.metrics is not None:
             for name, value in sorted(ctx.metrics.counters().items()):
