@@ -1,7 +1,7 @@
 """district: campus and job leases, worker heartbeats
 
 Revision ID: 0200_district
-Revises: 0110
+Revises: 0120_console_indexes
 Create Date: 2026-12-08 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0200_district"
-down_revision = "0110"
+down_revision = "0120_console_indexes"
 branch_labels = None
 depends_on = None
 
