@@ -3,7 +3,8 @@
 #   bash dev.sh demo   install what is missing, then run the demo (campusmon demo)
 #   bash dev.sh test   install what is missing, then run lint, type checks and the whole test suite
 # Everything it installs: Debian packages that are missing (mosquitto, snmpd, postgresql,
-# openssl, python3-venv, fonts-wqy-microhei, chromium, chromium-driver) and a virtualenv in .venv.
+# openssl, victoria-metrics, python3-venv, fonts-wqy-microhei, chromium, chromium-driver) and a
+# virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,6 +25,8 @@ system_deps() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
   command -v runuser >/dev/null || missing+=(util-linux)
   command -v openssl >/dev/null || missing+=(openssl)
+  # the metrics backend tests and benchmarks (InfluxDB line protocol, PromQL dashboards)
+  command -v victoria-metrics >/dev/null || missing+=(victoria-metrics)
   # pdftoppm/pdftotext: the monthly report's PDF is checked page by page in the tests
   command -v pdftoppm >/dev/null || missing+=(poppler-utils)
   # Chinese text on printed asset labels and in the monthly report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,11 @@ from tests.support.mosquitto import MosquittoProcess
 
 if TYPE_CHECKING:
     from tests.support.postgres import PostgresProcess
+
+# every `campusmon server run` a test starts serves its console on a free port: the default 8080 may
+# be taken on a test machine, and two servers of one test would collide on it (a test that needs the
+# address sets it in code)
+os.environ.setdefault("CAMPUSMON_HTTP__PORT", "0")
 
 
 @pytest.fixture

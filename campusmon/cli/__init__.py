@@ -14,6 +14,7 @@ from . import (
     assets_cmd,
     credentials_cmd,
     inspections_cmd,
+    metrics_cmd,
     probe_cmd,
     report_cmd,
     server_cmd,
@@ -34,6 +35,7 @@ app.add_typer(server_cmd.app, name="server")
 app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(assets_cmd.app, name="assets")
 app.add_typer(probe_cmd.app, name="probe")
+app.add_typer(metrics_cmd.app, name="metrics")
 app.add_typer(inspections_cmd.app, name="inspections")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(users_cmd.app, name="users")
@@ -73,6 +75,7 @@ EXTRA_FOR = {
     "qrcode": "server",
     "PIL": "server",
     "lxml": "server",
+    "influxdb_client": "server",
     "matplotlib": "server",
     "fastapi": "server",
     "starlette": "server",

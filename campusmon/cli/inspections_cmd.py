@@ -29,7 +29,7 @@ def _service(config: Path | None) -> InspectionService:
     from campusmon.server.inspections.live import StoreLatest
     from campusmon.server.inspections.plans import load_plans
     from campusmon.server.inspections.service import InspectionService
-    from campusmon.server.metrics_store import SqliteMetricStore
+    from campusmon.server.metrics import SqliteMetricStore
     from campusmon.server.notify import Router
     from campusmon.server.tickets import TicketService
 

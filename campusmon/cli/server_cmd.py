@@ -63,6 +63,7 @@ def run(config: Path | None = ConfigOpt) -> None:
     from campusmon.server.broker import BrokerError
     from campusmon.server.db import DatabaseInitialising
     from campusmon.server.service import Server
+    from campusmon.server.web.runner import HttpError
 
     cfg = load_config(config)
     setup_logging(cfg.log_level)
@@ -77,8 +78,8 @@ def run(config: Path | None = ConfigOpt) -> None:
     signal.signal(signal.SIGINT, handler)
     try:
         server.start()
-    # OSError: a data dir that cannot be created or written
-    except (BrokerError, DatabaseInitialising, OSError) as exc:
+    # OSError: a data dir that cannot be created or written; HttpError: the console's port is taken
+    except (BrokerError, DatabaseInitialising, HttpError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         server.stop()
         raise typer.Exit(1) from None
@@ -210,6 +211,62 @@ def devices(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
             d.agent or "-",
         )
     Console().print(table)
+
+
+@app.command("workers")
+def workers(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    """District workers: who is alive, which campuses and scheduled jobs each one owns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from campusmon.server.district import CAMPUS, overview
+
+    db = open_db(config)
+    rows, leases, now = overview(db)
+    db.dispose()
+    unowned = sorted(
+        x.name.removeprefix(CAMPUS)
+        for x in leases
+        if x.name.startswith(CAMPUS) and not (x.holder and x.expires_at and x.expires_at > now)
+    )
+    if as_json:
+        out = {
+            "workers": [
+                {
+                    "worker": w.worker,
+                    "host": w.host,
+                    "pid": w.pid,
+                    "alive": w.alive,
+                    "stopped": w.stopped,
+                    "started_at": _iso(w.started_at),
+                    "heartbeat_at": _iso(w.heartbeat_at),
+                    "campuses": list(w.campuses),
+                    "jobs": list(w.jobs),
+                }
+                for w in rows
+            ],
+            "unowned_campuses": unowned,
+        }
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{sum(w.alive for w in rows)} live workers, {len(unowned)} campuses unowned")
+    for col in ("worker", "host", "pid", "state", "heartbeat", "campuses", "jobs"):
+        table.add_column(col)
+    for w in rows:
+        state = "[green]alive[/]" if w.alive else ("[dim]stopped[/]" if w.stopped else "[bold red]gone[/]")
+        table.add_row(
+            w.worker,
+            w.host,
+            str(w.pid),
+            state,
+            fmt_time(w.heartbeat_at),
+            f"{len(w.campuses)}: {', '.join(w.campuses)}" if w.campuses else "-",
+            ", ".join(w.jobs) or "-",
+        )
+    console = Console()
+    console.print(table)
+    if unowned:
+        console.print(f"[bold red]unowned campuses:[/] {', '.join(unowned)}")
 
 
 def demo(

@@ -9,9 +9,12 @@ import shutil
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
+from selenium.webdriver.common.by import By
+from sqlalchemy import update
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
@@ -25,6 +28,7 @@ from campusmon.server.config import (  # noqa: E402
     ServerConfig,
     StorageSettings,
 )
+from campusmon.server.register.models import Asset  # noqa: E402
 from campusmon.server.register.spreadsheet import Importer  # noqa: E402
 from campusmon.server.service import Server  # noqa: E402
 from campusmon.server.services import Actor, PageRequest  # noqa: E402
@@ -58,14 +62,21 @@ def main() -> int:
         write_spreadsheet(sheet, names)
         Importer(server.ingestor.register, actor="import:assets.csv").run(sheet)
         now = time.time()
+        with server.ingestor.db.session() as s:  # registered 40 days ago: the rooms' inspections are overdue
+            s.execute(update(Asset).values(created_at=datetime.now(UTC) - timedelta(days=40)))
+        assert server.broker is not None
+        logins = server.broker.users.add_devices(CAMPUS, names, replace=True)  # no anonymous clients
         for i, name in enumerate(names):
-            dev = SimDevice(CAMPUS, name, "127.0.0.1", cfg.broker.port, interval=30, seed=i + 1)
+            login_ = logins[name]
+            dev = SimDevice(CAMPUS, name, "127.0.0.1", cfg.broker.port, interval=30, seed=i + 1,
+                            username=login_.username, password=login_.password)  # fmt: skip
             dev.connect()
             fleet.append(dev)
         panel = next(d for d in fleet if d.device == "c302-panel")
         for k in range(24 * 12):  # a day of history for the charts, every 5 minutes
             m = panel.metrics(now - 86400 + k * 300)
             server.metrics.record(msgspec.structs.replace(m, seq=1_000_000 + k))
+        panel.set_camera(False)  # the document camera is unplugged: pre-failed in the inspection
         for dev in fleet:
             dev.report()
         time.sleep(2)
@@ -109,6 +120,16 @@ def main() -> int:
                 teacher.save_screenshot(str(HERE / "teacher-form.png"))
             finally:
                 teacher.quit()
+            # the technician scans the same code: the room's inspection, pre-filled from live data
+            phone.get(f"{base}/r/{ctx.assets.room_token(room_id)}")
+            phone.find_element(By.ID, "inspect-room").click()
+            wait(phone, lambda d: d.find_elements(By.ID, "start-classroom_multimedia"))
+            phone.find_element(By.ID, "start-classroom_multimedia").click()
+            wait(phone, lambda d: d.find_elements(By.ID, "finish-form"))
+            phone.execute_script(
+                "document.querySelector(\"[data-key='document_camera']\").scrollIntoView({block: 'center'})"
+            )
+            phone.save_screenshot(str(HERE / "inspection-phone.png"))
         finally:
             desk.quit()
             phone.quit()

@@ -114,7 +114,7 @@ def test_server_kill9_five_times_during_flapping_loses_and_duplicates_nothing(
                 and active == {d for d, s in expected_state.items() if s == "lost"}
             )
 
-        wait_until(settled, timeout=30, every=0.5)
+        wait_until(settled, timeout=90, every=0.5)  # generous: a loaded CI machine decides later
         got = tickets()
         per_device = Counter(t.device for t in got)
         assert states() == expected_state, "devices shown in a wrong state"

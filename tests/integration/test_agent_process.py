@@ -19,6 +19,10 @@ SERVER_SIDE = {
     "sqlalchemy",
     "pydantic",
     "influxdb_client",
+    # what influxdb-client brings along
+    "reactivex",
+    "urllib3",
+    "dateutil",
     "alembic",
     "rich",
     "uvicorn",

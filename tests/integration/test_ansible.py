@@ -77,6 +77,40 @@ def test_ansible_lint_and_syntax_check() -> None:
         timeout=120,
     )
     assert syntax.returncode == 0, syntax.stdout + syntax.stderr
+    district = subprocess.run(
+        [tool("ansible-playbook"), "--syntax-check", "-i", "inventories/district", "site.yml"],
+        cwd=ANSIBLE_DIR,
+        env=ansible_env(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert district.returncode == 0, district.stdout + district.stderr
+
+
+def retained_as(rollout: Rollout, port: int, user: str, topic: str) -> bytes | None:
+    """The retained message on `topic`, read over TLS with `user`'s generated credentials."""
+    got: list[bytes] = []
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-read-{user}", protocol=mqtt.MQTTv5)
+    client.username_pw_set(user, rollout.password(user))
+    client.tls_set(ca_certs=str(rollout.credentials / "tls/ca.crt"), cert_reqs=ssl.CERT_REQUIRED)
+
+    def on_message(c: Any, u: Any, msg: mqtt.MQTTMessage) -> None:
+        got.append(bytes(msg.payload))
+        done.set()
+
+    client.on_message = on_message
+    client.on_connect = lambda c, u, f, r, p: c.subscribe(topic, qos=1)
+    client.connect("127.0.0.1", port, keepalive=30)
+    client.loop_start()
+    try:
+        done.wait(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0] if got else None
 
 
 class Rollout:
@@ -360,6 +394,10 @@ def test_site_yml_rollout_on_localhost(tmp_path: Path) -> None:
             assert reports_arrived(rollout, device), f"no report of {device} reached the server"
             row = device_row(rollout, device)
             assert row is not None and row["campus"] == campus
+
+        # the bridge tells the central broker its link is up (the server's campus link ticket reads it)
+        state = retained_as(rollout, rollout.port, "campusmon-server", "campusmon/$bridge/east/state")
+        assert state == b"1", state
 
         # ACL: a device may write its own topics, not another device's (MQTT v5 PUBACK 135)
         own = publish_as(rollout, rollout.port, "pc-3", f"campusmon/{CAMPUS}/pc-3/events")

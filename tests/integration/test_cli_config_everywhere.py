@@ -90,7 +90,17 @@ STEPS: tuple[Step, ...] = (
     Step("tickets reopen", ("tickets", "reopen", "1", "--config", S)),
     Step("tickets resolve", ("tickets", "resolve", "1", "--config", S)),
     Step("tickets close", ("tickets", "close", "1", "--config", S), expect="closed"),
+    # no server has run with this config yet: both name the configured store, and refuse
+    Step("metrics storage", ("metrics", "storage", "--config", S), 1, "no metric store at {tmp}/data"),
+    Step(
+        "metrics series",
+        ("metrics", "series", "pc-audit", "cpu_used_ratio", "--config", S),
+        1,
+        "no metric store at {tmp}/data",
+    ),
     Step("server dead-letters", ("server", "dead-letters", "--json", "--config", S), expect="[]"),
+    # one server, no district: no worker, no lease
+    Step("server workers", ("server", "workers", "--json", "--config", S), expect='"workers": []'),
     Step("inspections due", ("inspections", "due", "--json", "--config", S), expect="classroom_multimedia"),
     Step("inspections overdue", ("inspections", "overdue", "--config", S), expect="0 overdue"),
     Step(
@@ -174,7 +184,7 @@ def write_configs(tmp: Path, broker_port: int) -> dict[str, str]:
     server, agent, probe = tmp / "server.toml", tmp / "agent.toml", tmp / "probes.toml"
     server.write_text(
         f'[storage]\ndata_dir = "{tmp}/data"\n[broker]\nmanaged = false\nport = {broker_port}\n'
-        'client_id = "srv-audit"\n',
+        'client_id = "srv-audit"\n[http]\nport = 0\n',  # any free port: 8080 may be taken here
         encoding="utf-8",
     )
     agent.write_text(

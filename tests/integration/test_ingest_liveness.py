@@ -11,7 +11,7 @@ from campusmon.contract import Metrics, encode
 from campusmon.server.config import ServerConfig, StorageSettings
 from campusmon.server.db import Database, as_utc
 from campusmon.server.ingest import Ingestor
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.models import Device
 
 

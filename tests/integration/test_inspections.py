@@ -26,7 +26,7 @@ from campusmon.server.inspections.live import StoreLatest
 from campusmon.server.inspections.models import InspectionMark
 from campusmon.server.inspections.plans import load_plans
 from campusmon.server.inspections.service import InspectionError, InspectionService
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.models import NotifyOutbox, Ticket
 from campusmon.server.notify import Router
 from campusmon.server.register.models import Asset

@@ -20,7 +20,7 @@ from campusmon.contract import MAX_DEPTH, MAX_NUMBER, MAX_SEQ
 from campusmon.server.config import ScheduleSettings, ServerConfig, StorageSettings
 from campusmon.server.db import Database
 from campusmon.server.ingest import DEAD_LETTER_PAYLOAD_BYTES, Ingestor
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.models import DeadLetter, Device, DeviceHistory, Ticket
 from campusmon.server.register.models import Asset
 from tests.support import hostile as h

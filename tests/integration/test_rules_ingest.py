@@ -24,7 +24,7 @@ from campusmon.server.config import (
 )
 from campusmon.server.db import Database
 from campusmon.server.ingest import Ingestor
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.models import DeviceHistory
 from campusmon.server.tickets import TicketService
 from tests.unit.agent.fakes import FIXTURES

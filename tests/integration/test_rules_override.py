@@ -13,7 +13,7 @@ from campusmon.contract import Metrics, encode
 from campusmon.server.config import load_server_config
 from campusmon.server.db import Database
 from campusmon.server.ingest import Ingestor
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.tickets import TicketService
 
 SITE = """

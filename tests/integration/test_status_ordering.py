@@ -17,7 +17,7 @@ from campusmon.server.config import (
 )
 from campusmon.server.db import Database
 from campusmon.server.ingest import Ingestor
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.models import Device
 from campusmon.server.tickets import TicketService
 

@@ -66,7 +66,11 @@ def stored_reports(metrics_db: Path, prefix: str) -> int:
         return 0
     conn = sqlite3.connect(f"file:{metrics_db}?mode=ro", uri=True, timeout=10)
     try:
-        (n,) = conn.execute("SELECT COUNT(*) FROM reports WHERE device LIKE ?", (prefix + "%",)).fetchone()
+        (n,) = conn.execute(
+            "SELECT COUNT(*) FROM reports JOIN devices ON devices.id = reports.device_id "
+            "WHERE devices.device LIKE ?",
+            (prefix + "%",),
+        ).fetchone()
     except sqlite3.OperationalError:  # the server has not created its tables yet
         return 0
     finally:

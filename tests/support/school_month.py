@@ -24,7 +24,7 @@ from campusmon.server.ingest import Ingestor
 from campusmon.server.inspections.live import StoreLatest
 from campusmon.server.inspections.plans import load_plans
 from campusmon.server.inspections.service import InspectionService
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.register.models import Asset, Room
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -146,6 +146,7 @@ def config(data_dir: Path) -> ServerConfig:
     cfg.schedule.profiles["school"].holidays = [HOLIDAY.isoformat()]
     cfg.schedule.validate()
     cfg.rules.group_hold_seconds = 0  # a lost device gets its own ticket at once (no group can form)
+    cfg.rules.loss_confirm_seconds = 0  # the month is scripted on an injected clock: no broker to wait for
     return cfg
 
 

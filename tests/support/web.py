@@ -11,7 +11,7 @@ from httpx import Response
 
 from campusmon.server.config import ScheduleSettings, ServerConfig, StorageSettings
 from campusmon.server.db import Database
-from campusmon.server.metrics_store import SqliteMetricStore
+from campusmon.server.metrics import SqliteMetricStore
 from campusmon.server.services import Actor
 from campusmon.server.web.app import create_app
 from campusmon.server.web.context import WebContext

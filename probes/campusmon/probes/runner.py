@@ -14,6 +14,7 @@ import random
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,8 @@ class ProbeRunner:
         self._connected = threading.Event()
         self._status_topic = topic(self.campus, config.runner.id, "status", self.root)
         self.checks_total = 0
+        #: checks done since start by (check kind, result code): the server's /metrics exports them
+        self._results: Counter[tuple[str, str]] = Counter()
         self.stop_reason = "stopped"
         self._client: mqtt.Client | None = None
         #: when the current (or last) MQTT connection was made
@@ -192,6 +195,8 @@ class ProbeRunner:
         st.last = result
         st.checks += 1
         self.checks_total += 1
+        with self._lock:
+            self._results[(result.kind, result.code)] += 1
         reachable = result.reachable
         if reachable is False:
             st.misses += 1
@@ -239,6 +244,11 @@ class ProbeRunner:
                     retain=True,
                 )
                 st.inventory_hash, st.inventory_sent_at = h, now
+
+    def result_counts(self) -> dict[tuple[str, str], int]:
+        """Checks done since start by (check kind, result code); safe from any thread."""
+        with self._lock:
+            return dict(self._results)
 
     async def check(self, st: TargetState) -> ProbeResult:
         """One bounded check: the timeout and any error become result codes."""

@@ -14,6 +14,7 @@ from campusmon.contract import DEFAULT_MAX_PAYLOAD_BYTES
 from campusmon.mqtt.settings import MqttConnection
 
 from .inspections.settings import InspectionSettings
+from .metrics.settings import MetricsSettings
 from .topology import StaticTopology, Upstream
 
 
@@ -60,7 +61,10 @@ class StorageSettings:
     data_dir: Path = field(default_factory=default_data_dir)
     #: SQLAlchemy URL for devices, tickets and the register; empty: SQLite in data_dir
     database_url: str = ""
-    metrics_backend: Literal["sqlite"] = "sqlite"
+    #: "sqlite": metrics in data_dir/metrics.db only; "influx": raw samples also go to InfluxDB 2 or
+    #: VictoriaMetrics ([metrics.influx]); the embedded rollups serve the console's charts either way
+    metrics_backend: Literal["sqlite", "influx"] = "sqlite"
+    #: raw samples (every report) in the embedded store are kept this many days
     metrics_retention_days: Annotated[int, Range(1, 3660, "days")] = 30
 
     def validate(self) -> None:
@@ -479,6 +483,39 @@ class HttpSettings:
 
 
 @dataclass
+class DistrictSettings:
+    """Several `campusmon server run` workers on one PostgreSQL and one central broker: each campus is
+    owned by one worker at a time (a lease in the database) and consumed through its own persistent
+    MQTT sessions, so the worker that takes a campus over resumes what the broker queued."""
+
+    enabled: bool = False
+    #: this worker's name in the lease table; empty: <hostname>-<pid>
+    worker_id: str = ""
+    #: campus ids this district consumes (each gets its broker sessions before its first report);
+    #: campuses that devices already reported in (the devices table) are added
+    campuses: list[str] = field(default_factory=list)
+    #: a lease not renewed for this long is free for another worker (the takeover time after a crash)
+    lease_seconds: Annotated[float, Range(5, 600, "seconds")] = 15.0
+    #: how often a worker renews its leases, notices other workers and rebalances
+    renew_seconds: Annotated[float, Range(0.5, 120, "seconds")] = 3.0
+    #: a campus link (bridge) reported down raises one `link_down` ticket after this long
+    bridge_down_after_seconds: Annotated[float, Range(1, 86400, "seconds")] = 60.0
+
+    def validate(self) -> None:
+        from campusmon.contract import ID_RE
+
+        if self.renew_seconds * 3 > self.lease_seconds:
+            raise ConfigError("district.renew_seconds: renew at least three times per lease_seconds")
+        for campus in self.campuses:
+            if not ID_RE.match(campus):
+                raise ConfigError(f"district.campuses: {campus!r} is not a campus id ([a-z0-9][a-z0-9_-]*)")
+        if len(set(self.campuses)) != len(self.campuses):
+            raise ConfigError("district.campuses: a campus is listed twice")
+        if self.worker_id and not ID_RE.match(self.worker_id):
+            raise ConfigError("district.worker_id: use [a-z0-9][a-z0-9_-]* (at most 64 characters)")
+
+
+@dataclass
 class ServerConfig:
     broker: BrokerSettings = field(default_factory=BrokerSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -491,11 +528,29 @@ class ServerConfig:
     probes: ProbesSettings = field(default_factory=ProbesSettings)
     inspections: InspectionSettings = field(default_factory=InspectionSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    district: DistrictSettings = field(default_factory=DistrictSettings)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def validate(self) -> None:
         if not self.notify.ticket_url:  # notifications link to the console's ticket page
             self.notify.ticket_url = self.http.ticket_url()
+        if self.metrics.rollup_retention_days < self.storage.metrics_retention_days:
+            raise ConfigError(
+                "metrics.rollup_retention_days must be at least storage.metrics_retention_days "
+                "(a chart would find raw data with no rollup)"
+            )
+        if self.storage.metrics_backend == "influx" and not self.metrics.influx.url:
+            raise ConfigError('storage.metrics_backend = "influx" needs metrics.influx.url')
+        if self.district.enabled:
+            if not self.storage.database_url.startswith("postgresql"):
+                raise ConfigError(
+                    "district.enabled needs storage.database_url on PostgreSQL (the workers share it)"
+                )
+            if self.broker.managed:
+                raise ConfigError(
+                    "district.enabled: the workers share one central broker (broker.managed = false)"
+                )
         if self.probes.enabled:  # a wrong probe config stops the server at start, not later
             from .probing import server_probe_config
 

@@ -56,6 +56,12 @@ class EngineMemory:
     #: devices with report_stale raised
     stale: set[tuple[str, str]] = field(default_factory=set)
 
+    def forget_campus(self, campus: str) -> None:
+        """Another process acts for this campus now."""
+        self.stale = {k for k in self.stale if k[0] != campus}
+        for key in [k for k in self.thresholds if k[1] == campus]:
+            del self.thresholds[key]
+
 
 class Effects:
     """Applies actions in order; `count` is the ingest's counter (tickets_opened, tickets_resolved)."""

@@ -47,7 +47,9 @@ from .config import BuiltinRuleSettings, ServerConfig, static_topology
 from .db import Database, as_utc
 from .effects import Effects, EngineMemory, device_row
 from .engine import AbsentDevice, CampusView, Cover, DeviceFacts, OnlineDevice, Snapshot
-from .metrics_store import SqliteMetricStore
+from .engine.conditions import link_down
+from .metrics import MetricStore
+from .metrics import Placement as MetricPlacement
 from .models import ACTIVE_STATES, DeadLetter, Device, DeviceHistory, SeenEvent, Ticket
 from .register.service import InventoryOutcome, RegisterService
 from .register.topology import RegisterTopology
@@ -96,6 +98,8 @@ LINK_SETTLE_SECONDS = 15.0
 #: a `lost` received this long before our own link to the broker dropped came with that event: a
 #: broker stopping fires every will just before it closes our connection
 LINK_PRE_SECONDS = 2.0
+#: the subject of a campus link's `link_down` ticket (its bridge to the central broker)
+BRIDGE_SUBJECT = link_down.BRIDGE
 #: an event's mark is kept this long: a redelivery or replay within it is not acted on again
 SEEN_EVENTS_DAYS = 30
 
@@ -194,13 +198,16 @@ class Ingestor:
         self,
         config: ServerConfig,
         db: Database,
-        metrics: SqliteMetricStore,
+        metrics: MetricStore,
         *,
         topology: Topology | None = None,
         clock: Callable[[], float] = time.time,
         on_event: EventHook | None = None,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
+        #: the campuses this process acts for (a district worker owns some; one server owns all)
+        self.owns: Callable[[str], bool] = owns if owns is not None else (lambda campus: True)
         self.db = db
         self.metrics = metrics
         self.clock = clock
@@ -245,20 +252,56 @@ class Ingestor:
         #: (campus, device) -> (when received, when due)
         self._confirming: dict[tuple[str, str], tuple[float, float]] = {}
         self._last_link_down: float | None = None
-        with db.session() as s:
-            for d in s.scalars(select(Device).where(Device.loss_pending.is_(True), Device.state == "lost")):
-                # a loss this server stored but had not decided on when it stopped: decide it now
+        #: campus links (bridges from a campus broker): down since / back since, by campus
+        self.bridge_down_since: dict[str, float] = {}
+        self.bridge_up_since: dict[str, float] = {}
+        #: when this process took each campus over (silence is counted from then at the earliest)
+        self._campus_since: dict[str, float] = {}
+        self._next_prune = 0.0
+        self._rebuild()
+
+    def _rebuild(self, campus: str | None = None) -> None:
+        """The state kept in memory, from the database: losses stored but not decided (decided now),
+        open report_stale tickets. For every owned campus, or one campus just taken over."""
+        with self.db.session() as s:
+            q = select(Device).where(Device.loss_pending.is_(True), Device.state == "lost")
+            if campus is not None:
+                q = q.where(Device.campus == campus)
+            for d in s.scalars(q):
+                if not self.owns(d.campus):
+                    continue
+                # a loss this server (or the campus's previous owner) stored but had not decided on
                 since = as_utc(d.state_since)
                 self._confirming[(d.campus, d.device)] = (
                     since.timestamp() if since is not None else self.started,
                     time.monotonic(),
                 )
-        self._next_prune = 0.0
-        with db.session() as s:
-            for t in s.scalars(
-                select(Ticket).where(Ticket.problem == "report_stale", Ticket.status.in_(ACTIVE_STATES))
-            ):
-                self.memory.stale.add((t.campus, t.device))
+            q2 = select(Ticket).where(Ticket.problem == "report_stale", Ticket.status.in_(ACTIVE_STATES))
+            if campus is not None:
+                q2 = q2.where(Ticket.campus == campus)
+            for t in s.scalars(q2):
+                if self.owns(t.campus):
+                    self.memory.stale.add((t.campus, t.device))
+
+    def take_campus(self, campus: str, at: float) -> None:
+        """This process now acts for `campus` (a district takeover): rebuild its state from the
+        database; the retained statuses that arrive with the subscription do the rest (idempotent)."""
+        self._campus_since[campus] = at
+        self._rebuild(campus)
+        self.count("campuses_taken")
+
+    def drop_campus(self, campus: str) -> None:
+        """Another worker acts for `campus` from now on: write what is held, forget the rest."""
+        self.flush_liveness()
+        for keyed in (self._held, self._confirming):
+            for key in [k for k in keyed if k[0] == campus]:
+                del keyed[key]
+        self.memory.forget_campus(campus)
+        for opened in [k for k in self._open_at_start if k[0] == campus]:
+            del self._open_at_start[opened]  # its tickets may change under the other worker
+        for per_campus in (self.bridge_down_since, self.bridge_up_since, self._campus_since):
+            per_campus.pop(campus, None)
+        self.count("campuses_dropped")
 
     def count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -294,6 +337,7 @@ class Ingestor:
             covered,
             handled or {},
             _CampusViews(self.db),
+            self.config.district.bridge_down_after_seconds,
         )
 
     def facts(self, campus: str, device: str) -> DeviceFacts:
@@ -469,7 +513,7 @@ class Ingestor:
         if st.state == "lost":
             if paged:
                 confirm = self.config.rules.loss_confirm_seconds
-                if self._around_link_event(received):
+                if self._around_link_event(received) or self._in_bridge_grace(st.campus, received):
                     self._held[key] = received  # the sweep decides once devices had time to return
                     self.count("lost_held")
                 elif confirm > 0:
@@ -569,9 +613,41 @@ class Ingestor:
         b = self.config.broker
         return f"{b.host}:{b.port}"[:200]
 
+    # -- a campus's link to the central broker (a bridge) -----------------------------------------------
+    def bridge_state(self, campus: str, up: bool, at: float) -> None:
+        """The campus broker's bridge to us connected (`up`) or dropped (its will): while it is down
+        and for `rules.link_grace_seconds` after, that campus's silence is no device's fault; one
+        `link_down` ticket names the link once it is down `district.bridge_down_after_seconds`."""
+        if not up:
+            if campus not in self.bridge_down_since:
+                self.bridge_down_since[campus] = at
+                self.bridge_up_since.pop(campus, None)
+                self.count("bridge_down")
+                _log.warning("campus %s: its link to the central broker is down", campus)
+            return
+        down_since = self.bridge_down_since.pop(campus, None)
+        if down_since is not None:
+            self.bridge_up_since[campus] = at
+            self.count("bridge_up")
+            _log.info("campus %s: its link is back after %.0f s", campus, at - down_since)
+        back = engine.CampusLinkBack(campus, at, None if down_since is None else at - down_since)
+        self._decide(back, self.snapshot_for(), at)
+
+    def _in_bridge_grace(self, campus: str, now_ts: float) -> bool:
+        if campus in self.bridge_down_since:
+            return True
+        back = self.bridge_up_since.get(campus)
+        return back is not None and now_ts - back < self.config.rules.link_grace_seconds
+
+    def _bridge_sweep(self, now_ts: float) -> None:
+        for campus, since in sorted(self.bridge_down_since.items()):
+            if self.owns(campus):
+                self._decide(engine.CampusLinkAway(campus, now_ts, since), self.snapshot_for(), now_ts)
+
     def _link_sweep(self, now_ts: float) -> None:
         """One ticket for a broker away too long; held losses that did not come back go on as losses."""
         rules = self.config.rules
+        self._bridge_sweep(now_ts)
         if self.link_down_since is not None:
             self._decide(engine.BrokerAway(now_ts, self.link_down_since), self.snapshot_for(), now_ts)
             return
@@ -657,12 +733,18 @@ class Ingestor:
         absent: list[AbsentDevice] = []
         for d in devices:
             key = (d.campus, d.device)
+            if not self.owns(d.campus) or self._in_bridge_grace(d.campus, now_ts):
+                continue  # another worker's campus, or its link to us is away: silence means nothing
             if d.state == "online":
                 if key in stuck:
                     # online, yet a ticket says it is down: we died between storing `online` and
                     # resolving (the redelivered status is a duplicate now); finish the job
                     self._recovered(d.campus, d.device, f"{d.device} is online", now, own_groups=False)
-                online.append(OnlineDevice(d.campus, d.device, as_utc(d.last_seen), d.interval_s))
+                # silence counts from when this campus's link came back or we took it over, at the earliest
+                listening = max(
+                    self.bridge_up_since.get(d.campus, 0.0), self._campus_since.get(d.campus, 0.0)
+                )
+                online.append(OnlineDevice(d.campus, d.device, as_utc(d.last_seen), d.interval_s, listening))
             elif key not in self._held and key not in self._confirming:  # the edge holds those
                 since = as_utc(d.state_since)
                 if since is not None:
@@ -750,7 +832,9 @@ class Ingestor:
 
     # -- reports, inventory, events ----------------------------------------------------------------
     def _metrics(self, m: Metrics, received: float) -> str:
-        if not self.metrics.record(m, received):
+        facts = self.facts(m.campus, m.device)
+        where = MetricPlacement(facts.building, facts.room, facts.device_type)
+        if not self.metrics.record(m, received, where):
             return "duplicate_report"
         self._note_liveness(m, _dt(received))
         # a replay from the agent's buffer is stored and ends a silence, but raises nothing

@@ -113,6 +113,10 @@ class Ticket(Base):
         ),
         Index("ix_tickets_status", "status"),
         Index("ix_tickets_updated_at", "updated_at"),
+        # the console's colours: active tickets grouped per device, read from the index alone
+        Index("ix_tickets_active_devices", "status", "campus", "device", "problem", "severity"),
+        # a device's tickets (device page, teacher and inspection pages)
+        Index("ix_tickets_campus_device", "campus", "device"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -260,3 +264,34 @@ class DeadLetter(Base):
     #: the error, at most DEAD_LETTER_ERROR_CHARS
     error: Mapped[str] = mapped_column(Text)
     count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Lease(Base):
+    """Who does what in a district: `campus:<id>` (its MQTT sessions and rules) or `job:<name>` (a
+    scheduled job that must run once). Held by one worker until `expires_at`, renewed while it lives."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    #: the worker holding it; None: free (released cleanly)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acquired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: counts takeovers: a worker acting on an old generation knows it lost the lease
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Worker(Base):
+    """A live `campusmon server run` in a district (its heartbeat); shown by `campusmon server workers`."""
+
+    __tablename__ = "workers"
+
+    worker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: alive until then (renewed with its leases, in the same transaction)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: cleanly stopped (its leases were released)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -26,9 +26,11 @@ from campusmon.private_files import private_dir
 from .broker import ManagedBroker
 from .config import ServerConfig
 from .db import Database
+from .district import SESSION_TAKEN_OVER, LeaseBook, bridge_topic, default_worker_id, is_bridge_topic
 from .ingest import Ingestor
 from .inspections.watch import OverdueWatcher
-from .metrics_store import SqliteMetricStore
+from .metrics import SqliteMetricStore, open_store
+from .metrics.jobs import MetricJobs
 from .notify import Dispatcher, Router
 from .topology import Topology
 
@@ -52,8 +54,23 @@ class _Incoming:
     retained: bool = False
     #: the MQTT session that must acknowledge it
     client: mqtt.Client | None = None
-    #: "link_down" / "link_up": our own connection to the broker changed (no message)
+    #: "link_down" / "link_up": our own connection to the broker changed (no message);
+    #: "take" / "drop": a district campus (in `topic`) is ours from now on / no longer
     control: str = ""
+    #: the session it came in on (None: not from a session); acted on only while that is active
+    session: _Session | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Session:
+    """One MQTT session: a lane ("priority" or "bulk") of everything (campus "") or of one campus."""
+
+    campus: str
+    lane: str
+    client: mqtt.Client | None = None
+    subscribed: threading.Event = field(default_factory=threading.Event)
+    #: False once the campus is handed over: its messages are left unacknowledged for the next owner
+    active: bool = True
 
 
 #: kinds that overtake queued metrics and inventories (their own MQTT session and worker lane)
@@ -74,6 +91,11 @@ LANE_SIZE = 10_000
 DeadLetter = Callable[[str, bytes, BaseException], bool]
 
 
+def _live(item: _Incoming) -> bool:
+    """Still ours to act on: not from a session that was closed (its campus handed over)."""
+    return item.session is None or item.session.active
+
+
 class _Lanes:
     """Two FIFO lanes, statuses/events before metrics; a full lane blocks its MQTT network thread
     (backpressure: the broker keeps queueing)."""
@@ -87,8 +109,10 @@ class _Lanes:
     def put(self, item: _Incoming | None, *, priority: bool) -> None:
         with self._cond:
             lane: deque[Any] = self._prio if priority or item is None else self._bulk
-            while len(lane) >= self._maxsize and item is not None:
+            while len(lane) >= self._maxsize and item is not None and _live(item):
                 self._cond.wait(0.5)
+            if item is not None and not _live(item):
+                return  # its campus was handed over while we waited: the next owner gets it
             lane.append(item)
             self._cond.notify_all()
 
@@ -155,10 +179,21 @@ class Server:
         self.broker: ManagedBroker | None = None
         self.db: Database | None = None
         self.metrics: SqliteMetricStore | None = None
+        #: compaction, retention and (influx backend) the writer draining the spool
+        self.metric_jobs: MetricJobs | None = None
         self.ingestor: Ingestor | None = None
         self._lanes = _Lanes(LANE_SIZE)
-        #: one MQTT session per lane, so statuses never wait behind reports in the broker's queue
-        self._clients: dict[str, mqtt.Client] = {}
+        #: one MQTT session per lane, so statuses never wait behind reports in the broker's queue;
+        #: in a district two per owned campus: (campus, lane) -> session
+        self._sessions: dict[tuple[str, str], _Session] = {}
+        self._sessions_lock = threading.Lock()
+        #: district: the campus leases (None for one server that owns everything)
+        self.leases: LeaseBook | None = None
+        self._district: threading.Thread | None = None
+        #: district: campuses this worker owns (its sessions are open); written by the worker thread
+        self.campuses: set[str] = set()
+        #: district: scheduled jobs this worker holds the lease of
+        self.jobs: frozenset[str] = frozenset()
         #: set by whoever keeps messages that cannot be stored (see DeadLetter)
         self.dead_letter: DeadLetter | None = None
         #: statuses/events that failed PRIORITY_ATTEMPTS times: unacknowledged, retried with backoff
@@ -170,10 +205,8 @@ class Server:
         #: the web console and HTTP API ([http] enabled)
         self.http: HttpServer | None = None
         self._worker: threading.Thread | None = None
-        self._subscribed: dict[str, threading.Event] = {
-            "priority": threading.Event(),
-            "bulk": threading.Event(),
-        }
+        #: every session was connected and subscribed (link_down is reported once when that ends)
+        self._all_connected = False
         self._stopped = threading.Event()
         #: set when the ingest worker died of a bug; `campusmon server run` then exits non-zero
         self.fatal = threading.Event()
@@ -194,34 +227,39 @@ class Server:
             )
             self.broker.start()
         self.db = Database(cfg.storage.db_url)
-        self.metrics = SqliteMetricStore(cfg.storage.metrics_path)
+        self.metrics = open_store(cfg.storage, cfg.metrics)
+        self.metric_jobs = MetricJobs(self.metrics, cfg.metrics)
+        self.metric_jobs.start()
         self.dispatcher = Dispatcher(cfg.notify, self.db, ZoneInfo(cfg.schedule.timezone))
         self._router = Router(cfg.notify)
+        district = cfg.district.enabled
         self.ingestor = Ingestor(
-            cfg, self.db, self.metrics, topology=self.topology, clock=self.clock, on_event=self._router
+            cfg,
+            self.db,
+            self.metrics,
+            topology=self.topology,
+            clock=self.clock,
+            on_event=self._router,
+            owns=self.campuses.__contains__ if district else None,
         )
         self.dispatcher.start()
         self.inspections = self._overdue_watcher()
-        self.inspections.start()
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
-        for lane in ("priority", "bulk"):
-            client = self._make_client(lane)
-            self._clients[lane] = client
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = cfg.broker.session_expiry_seconds
-            client.connect_async(
-                cfg.broker.host,
-                cfg.broker.port,
-                keepalive=cfg.broker.keepalive,
-                clean_start=False,
-                properties=props,
-            )
-            client.loop_start()
-        if wait_connected:
+        if district:
+            worker = cfg.district.worker_id or default_worker_id()
+            self.leases = LeaseBook(self.db, worker, cfg.district.lease_seconds)
+            self._district = threading.Thread(target=self._lease_loop, name="leases", daemon=True)
+            self._district.start()
+            _log.info("district worker %s: campuses are taken through leases", worker)
+        else:
+            self.inspections.start()
+            for lane in ("priority", "bulk"):
+                self._open_session("", lane)
+        if wait_connected and not district:
             deadline = time.monotonic() + wait_connected
-            for ev in self._subscribed.values():
-                if not ev.wait(max(0.0, deadline - time.monotonic())):
+            for sess in list(self._sessions.values()):
+                if not sess.subscribed.wait(max(0.0, deadline - time.monotonic())):
                     _log.warning("not connected to the broker after %.0f s; still trying", wait_connected)
                     break
         if cfg.http.enabled:
@@ -284,23 +322,58 @@ class Server:
         self.http.start()
 
     def health(self) -> Health:
-        """For /healthz and /metrics: broker session, ingest backlog and lag, ingest counters."""
+        """For /healthz and /metrics: broker session, ingest backlog and lag, ingest counters, and the
+        in-process probe runner's results by code."""
         from .web.context import Health
 
         waiting, oldest = self._lanes.waiting()
         lag = max(0.0, self.clock() - oldest) if oldest is not None else 0.0
         counters = self.ingestor.snapshot() if self.ingestor is not None else {}
-        return Health(self.connected, waiting, lag, counters)
+        probes = self.probes.runner.result_counts() if self.probes is not None else {}
+        return Health(self.connected, waiting, lag, counters, probes)
 
-    def client_id(self, lane: str) -> str:
-        """The reports keep the configured id (and its persistent session); statuses get their own."""
+    def client_id(self, lane: str, campus: str = "") -> str:
+        """The reports keep the configured id (and its persistent session); statuses get their own.
+        In a district each campus has its pair, named after it, so whoever owns the campus resumes
+        the sessions the broker kept (and what it queued meanwhile)."""
         b = self.config.broker
-        return b.client_id if lane == "bulk" else f"{b.client_id}-status"
+        base = f"{b.client_id}-{campus}" if campus else b.client_id
+        return base if lane == "bulk" else f"{base}-status"
 
-    def _make_client(self, lane: str) -> mqtt.Client:
+    def _open_session(self, campus: str, lane: str) -> _Session:
+        sess = _Session(campus, lane)
+        client = self._make_client(sess)
+        sess.client = client
+        with self._sessions_lock:
+            self._sessions[(campus, lane)] = sess
+            self._all_connected = False
+        cfg = self.config
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = cfg.broker.session_expiry_seconds
+        client.connect_async(
+            cfg.broker.host,
+            cfg.broker.port,
+            keepalive=cfg.broker.keepalive,
+            clean_start=False,
+            properties=props,
+        )
+        client.loop_start()
+        return sess
+
+    def _close_session(self, sess: _Session) -> None:
+        """Stop taking messages on it; what it delivered and we did not store stays with the broker."""
+        sess.active = False
+        with self._sessions_lock:
+            if self._sessions.get((sess.campus, sess.lane)) is sess:
+                del self._sessions[(sess.campus, sess.lane)]
+        if sess.client is not None:
+            sess.client.disconnect()
+            sess.client.loop_stop()
+
+    def _make_client(self, sess: _Session) -> mqtt.Client:
         b = self.config.broker
         # manual_ack: a message is acknowledged only after it is stored, so a kill -9 loses nothing
-        client = new_client(b, self.client_id(lane), manual_ack=True, userdata=lane)
+        client = new_client(b, self.client_id(sess.lane, sess.campus), manual_ack=True, userdata=sess)
         if self.broker is not None and self.broker.server_login is not None:  # no anonymous login
             client.username_pw_set(self.broker.server_login.username, self.broker.server_login.password)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -317,14 +390,21 @@ class Server:
             self.http.stop()
         if self.probes is not None:  # first, so the server still hears the runner's shutdown status
             self.probes.stop()
-        for client in self._clients.values():
-            client.disconnect()
-            client.loop_stop()
+        if self._district is not None:
+            self._district.join(timeout=10)
+        for sess in list(self._sessions.values()):
+            if self.leases is not None:
+                self._close_session(sess)  # what it delivered and we did not store: the next owner's
+            elif sess.client is not None:  # one server: what was received is still stored (and
+                sess.client.disconnect()  # redelivered at the next start, a duplicate dropped by seq)
+                sess.client.loop_stop()
         if self.inspections is not None:
             self.inspections.stop()
         self._lanes.put(None, priority=True)
         if self._worker is not None:
             self._worker.join(timeout=10)
+        if self.leases is not None:
+            self._leave()
         if self.ingestor is not None and not (self._worker is not None and self._worker.is_alive()):
             try:
                 self.ingestor.flush_liveness()
@@ -334,6 +414,8 @@ class Server:
             _log.info("ingest counters at stop: %s", json.dumps(self.ingestor.snapshot(), sort_keys=True))
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.metric_jobs is not None:
+            self.metric_jobs.stop()
         if self.metrics is not None:
             self.metrics.close()
         if self.db is not None:
@@ -343,63 +425,98 @@ class Server:
 
     @property
     def connected(self) -> bool:
-        return all(ev.is_set() for ev in self._subscribed.values())
+        with self._sessions_lock:
+            return all(s.subscribed.is_set() for s in self._sessions.values())
 
     # -- MQTT callbacks (network threads) --------------------------------------------------------
-    def _topics(self, lane: str) -> list[str]:
-        """The status session takes statuses and events; the report session takes everything else
-        (also topics of unknown kinds, to count them), and leaves statuses to the other one."""
+    def _topics(self, sess: _Session) -> list[str]:
+        """The status session takes statuses, events and campus link states; the report session
+        takes everything else (also topics of unknown kinds, to count them), and leaves statuses to
+        the other one. In a district both take only their campus."""
         root = self.config.broker.root
-        if lane == "priority":
-            return [f"{root}/+/+/{k}" for k in PRIORITY_KINDS]
-        return [subscription(root)]
+        where = sess.campus or "+"
+        if sess.lane == "priority":
+            return [f"{root}/{where}/+/{k}" for k in PRIORITY_KINDS] + [bridge_topic(root, where)]
+        return [f"{root}/{sess.campus}/#"] if sess.campus else [subscription(root)]
 
     def _on_connect(
         self,
         client: mqtt.Client,
-        lane: str,
+        sess: _Session,
         flags: mqtt.ConnectFlags,
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
         b = self.config.broker
-        detail = f" ({lane} session present: {flags.session_present})"
-        if not accepted(reason, b, self.client_id(lane), section="broker", detail=detail):
+        who = self.client_id(sess.lane, sess.campus)
+        detail = f" (session present: {flags.session_present})"
+        if not accepted(reason, b, who, section="broker", detail=detail):
             return
-        client.subscribe([(t, 1) for t in self._topics(lane)])
-        self._subscribed[lane].set()
-        if self.connected:
+        if not sess.active:  # handed over while connecting: leave the session to its new owner
+            client.disconnect()
+            return
+        client.subscribe([(t, 1) for t in self._topics(sess)])
+        sess.subscribed.set()
+        with self._sessions_lock:
+            now_all = all(s.subscribed.is_set() for s in self._sessions.values())
+            back = now_all and not self._all_connected
+            self._all_connected = self._all_connected or now_all
+        if back:
             self._lanes.put(_Incoming("", b"", 0, 0, self.clock(), control="link_up"), priority=True)
 
     def _on_disconnect(
         self,
         client: mqtt.Client,
-        lane: str,
+        sess: _Session,
         flags: mqtt.DisconnectFlags,
         reason: ReasonCode,
         props: Properties | None,
     ) -> None:
-        was = self.connected
-        self._subscribed[lane].clear()
-        if self._stopped.is_set():
+        sess.subscribed.clear()
+        if self._stopped.is_set() or not sess.active:
             return
-        _log.warning("lost the broker (%s session: %s); reconnecting", lane, reason)
+        if reason.value == SESSION_TAKEN_OVER:
+            # another worker connected with this campus's id: it holds the lease now (or will
+            # at its next renewal); do not fight over the session, hand the campus over
+            _log.warning("campus %s: session taken over by another worker; handing it over", sess.campus)
+            sess.active = False
+            client.disconnect()
+            if sess.campus:
+                self._lanes.put(
+                    _Incoming(sess.campus, b"", 0, 0, self.clock(), control="drop"), priority=True
+                )
+            return
+        with self._sessions_lock:
+            was = self._all_connected
+            self._all_connected = False
+        name = self.client_id(sess.lane, sess.campus)
+        _log.warning("lost the broker (%s session: %s); reconnecting", name, reason)
         if was:
             self._lanes.put(_Incoming("", b"", 0, 0, self.clock(), control="link_down"), priority=True)
 
-    def _on_message(self, client: mqtt.Client, lane: str, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, sess: _Session, msg: mqtt.MQTTMessage) -> None:
         # blocks when the worker is far behind: backpressure reaches the broker, which queues
+        if not sess.active:
+            return  # handed over: unacknowledged, the broker gives it to the campus's next owner
         kind = msg.topic.rsplit("/", 1)[-1]
-        if lane == "bulk" and kind in PRIORITY_KINDS:
+        bridge = is_bridge_topic(self.config.broker.root, msg.topic) is not None
+        if sess.lane == "bulk" and (kind in PRIORITY_KINDS or bridge):
             # the status session has its own copy (and handled it long ago, not behind the reports)
             if msg.qos > 0:
                 client.ack(msg.mid, msg.qos)
             return
         self._lanes.put(
             _Incoming(
-                msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.clock(), bool(msg.retain), client
+                msg.topic,
+                bytes(msg.payload),
+                msg.mid,
+                msg.qos,
+                self.clock(),
+                bool(msg.retain),
+                client,
+                session=sess,
             ),
-            priority=kind in PRIORITY_KINDS,
+            priority=kind in PRIORITY_KINDS or bridge,
         )
 
     # -- the worker --------------------------------------------------------------------------------
@@ -492,11 +609,18 @@ class Server:
         """Handle one message (acknowledged once stored); False: storage failed, try again later."""
         assert self.ingestor is not None
         item = pending.item
+        if not _live(item):
+            return True  # its campus was handed over: left unacknowledged for the next owner
         try:
+            if item.control in ("take", "drop"):
+                self._campus_change(item.topic, take=item.control == "take")
+                return True
             if item.control == "link_down":
                 self.ingestor.link_down(item.received)
             elif item.control == "link_up":
                 self.ingestor.link_up(item.received)
+            elif (campus := is_bridge_topic(self.config.broker.root, item.topic)) is not None:
+                self.ingestor.bridge_state(campus, item.payload.strip() == b"1", item.received)
             else:
                 self.ingestor.handle(item.topic, item.payload, received=item.received, retained=item.retained)
         except (OperationalError, sqlite3.OperationalError) as exc:
@@ -514,6 +638,101 @@ class Server:
         self._kick()
         self._ack(item)
         return True
+
+    # -- district: campuses come and go ------------------------------------------------------------
+    def _campus_change(self, campus: str, *, take: bool) -> None:
+        """In the worker thread, between two messages: open a campus's sessions once its state is
+        rebuilt, or close them (what they delivered and we did not store is left to the next owner)
+        and hand the lease back."""
+        assert self.ingestor is not None
+        if take:
+            if campus in self.campuses:
+                return
+            if self.leases is not None and not self.leases.holds(campus):
+                return  # handed back (or taken) since the lease loop asked for it
+            self.campuses.add(campus)
+            self.ingestor.take_campus(campus, self.clock())
+            for lane in ("priority", "bulk"):
+                self._open_session(campus, lane)
+            _log.info("campus %s taken", campus)
+            return
+        if campus not in self.campuses:
+            return
+        for lane in ("priority", "bulk"):
+            with self._sessions_lock:
+                sess = self._sessions.get((campus, lane))
+            if sess is not None:
+                self._close_session(sess)
+        self.campuses.discard(campus)
+        self.ingestor.drop_campus(campus)
+        if self.leases is not None:
+            self.leases.release([campus])
+        _log.info("campus %s handed over", campus)
+
+    def _lease_loop(self) -> None:
+        """Renew this worker's leases every district.renew_seconds; take, shed and lose campuses."""
+        assert self.leases is not None and self.db is not None
+        d = self.config.district
+        first = True
+        last_ok = time.monotonic()
+        while not self._stopped.is_set():
+            try:
+                known = set(d.campuses) | self._known_campuses()
+                # the first round only registers: workers starting together then share from the start
+                tick = self.leases.tick(known, acquire=not first)
+            except (OperationalError, sqlite3.OperationalError) as exc:
+                _log.error("leases not renewed (database unavailable): %s", exc)
+                if time.monotonic() - last_ok > d.lease_seconds * 0.8:
+                    # another worker may take our campuses now: stop acting for them first
+                    for campus in sorted(self.campuses):
+                        drop = _Incoming(campus, b"", 0, 0, self.clock(), control="drop")
+                        self._lanes.put(drop, priority=True)
+                self._stopped.wait(d.renew_seconds)
+                continue
+            first = False
+            last_ok = time.monotonic()
+            self._jobs(tick.jobs)
+            now = self.clock()
+            for campus in sorted(self.campuses - tick.campuses):  # lost (we were away too long)
+                _log.warning("campus %s: lease lost; handing it over", campus)
+                self._lanes.put(_Incoming(campus, b"", 0, 0, now, control="drop"), priority=True)
+            for campus in sorted(tick.campuses - self.campuses - set(tick.shed)):
+                self._lanes.put(_Incoming(campus, b"", 0, 0, now, control="take"), priority=True)
+            for campus in tick.shed:  # above our share: another worker takes it once released
+                self._lanes.put(_Incoming(campus, b"", 0, 0, now, control="drop"), priority=True)
+                if campus not in self.campuses:
+                    self.leases.release([campus])
+            self._stopped.wait(d.renew_seconds)
+
+    def _known_campuses(self) -> set[str]:
+        from sqlalchemy import select
+
+        from .models import Device
+
+        assert self.db is not None
+        with self.db.session() as s:
+            return set(s.scalars(select(Device.campus).distinct()))
+
+    def _jobs(self, jobs: frozenset[str]) -> None:
+        """Start or stop the scheduled jobs whose lease this worker gained or lost."""
+        if jobs == self.jobs:
+            return
+        if "inspections" in jobs and "inspections" not in self.jobs and self.inspections is not None:
+            self.inspections = self._overdue_watcher()  # a thread starts once: a fresh watcher
+            self.inspections.start()
+            _log.info("scheduled job inspections runs on this worker")
+        elif "inspections" in self.jobs and "inspections" not in jobs and self.inspections is not None:
+            self.inspections.stop()
+            _log.warning("scheduled job inspections: lease lost, stopped here")
+        self.jobs = jobs
+
+    def _leave(self) -> None:
+        assert self.leases is not None
+        try:
+            self.leases.leave()
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            _log.warning("leases not handed back at stop (they expire by themselves): %s", exc)
+        self.campuses.clear()
 
     def _ack(self, item: _Incoming) -> None:
         if item.qos > 0 and item.client is not None:

@@ -33,6 +33,8 @@ SAMPLE = {
     "decision": "merge",
     "username": "technician",
     "lang": "en",
+    "inspection_id": "1",
+    "item_id": "1",
 }
 ADMIN_ONLY = re.compile(
     r"^/(admin/|api/v1/(users|audit)|assets/import|api/v1/assets/import|api/v1/assets$|assets/reviews/|api/v1/assets/reviews/|rooms/\{room_id\}/token|api/v1/rooms/\{room_id\}/token)"

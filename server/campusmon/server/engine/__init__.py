@@ -12,6 +12,8 @@ from .events import (
     Back,
     BrokerAway,
     BrokerBack,
+    CampusLinkAway,
+    CampusLinkBack,
     EngineEvent,
     Happening,
     HardwareChanged,
@@ -34,7 +36,19 @@ from .state import (
 #: event type -> the conditions asked about it, in registry order
 _BY_EVENT: dict[type, tuple[Condition, ...]] = {
     t: tuple(c for c in REGISTRY.values() if t in c.events)
-    for t in (Report, Happening, HardwareChanged, Tick, BrokerAway, BrokerBack, Loss, Back, LinkSettled)
+    for t in (
+        Report,
+        Happening,
+        HardwareChanged,
+        Tick,
+        BrokerAway,
+        BrokerBack,
+        Loss,
+        Back,
+        LinkSettled,
+        CampusLinkAway,
+        CampusLinkBack,
+    )
 }
 
 
@@ -51,6 +65,8 @@ __all__ = [
     "AbsentDevice",
     "Action",
     "Back",
+    "CampusLinkAway",
+    "CampusLinkBack",
     "CampusView",
     "Cover",
     "DeviceBack",

@@ -97,6 +97,34 @@ class LinkSettled:
     away: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CampusLinkAway:
+    """A campus broker's bridge to the central broker is down since `since` (district)."""
+
+    campus: str
+    now: float
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class CampusLinkBack:
+    """A campus broker's bridge is up; `down_for` None: it was not known to be down."""
+
+    campus: str
+    now: float
+    down_for: float | None
+
+
 EngineEvent = (
-    Report | Happening | HardwareChanged | Tick | BrokerAway | BrokerBack | Loss | Back | LinkSettled
+    Report
+    | Happening
+    | HardwareChanged
+    | Tick
+    | BrokerAway
+    | BrokerBack
+    | Loss
+    | Back
+    | LinkSettled
+    | CampusLinkAway
+    | CampusLinkBack
 )

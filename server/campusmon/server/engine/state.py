@@ -87,6 +87,9 @@ class OnlineDevice:
     device: str
     last_seen: datetime | None
     interval_s: int | None
+    #: when we could hear this device's campus again (its link back, or taken over), if later than
+    #: `Snapshot.started` and `link_up_since`
+    listening_since: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,8 @@ class Snapshot:
     handled: Mapping[DeviceKey, float] = field(default_factory=dict)
     #: per campus, what grouping a loss needs
     campuses: CampusViews = field(default_factory=_no_campus)
+    #: a campus link (bridge) down this long gets its link_down ticket (`district.bridge_down_after_seconds`)
+    bridge_down_after: float = 300.0
 
     def facts(self, campus: str, device: str) -> DeviceFacts:
         return self.places.get((campus, device), UNKNOWN)

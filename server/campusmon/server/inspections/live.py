@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import as_utc
-from ..metrics_store import SqliteMetricStore
+from ..metrics import SqliteMetricStore
 from ..models import ACTIVE_STATES, Device, Ticket, TicketDevice
 from ..register.models import Asset
 from .prefill import KnownTicket, LiveFacts
@@ -25,30 +25,24 @@ PREFILL_METRICS = (
 
 class LatestMetrics(Protocol):
     """The newest value of each metric a device reported recently (keys: metric name, plus
-    `{labels}` when an instance has labels, e.g. `disk_used_percent{mount=C:}`)."""
+    `{labels}` when an instance has labels, e.g. `disk_used_percent{mount="C:"}`)."""
 
     def latest(self, campus: str, device: str, now: float) -> Mapping[str, float]: ...
 
 
 class StoreLatest:
-    """`LatestMetrics` over the embedded metric store: the last sample of each pre-fill metric
-    reported within `max_age_s`."""
+    """`LatestMetrics` over the embedded metric store: the pre-fill metrics of the device's newest
+    report, when it came within `max_age_s`."""
 
     def __init__(self, store: SqliteMetricStore, max_age_s: float = 900.0) -> None:
         self.store = store
         self.max_age_s = max_age_s
 
     def latest(self, campus: str, device: str, now: float) -> Mapping[str, float]:
-        out: dict[str, float] = {}
-        for name in PREFILL_METRICS:
-            points = self.store.series(campus, device, name, since=now - self.max_age_s)
-            if not points:
-                continue
-            newest = max(p.ts for p in points)
-            for p in points:
-                if p.ts == newest:
-                    out[f"{name}{{{p.labels}}}" if p.labels else name] = p.value
-        return out
+        hit = self.store.newest(campus, device)
+        if hit is None or now - hit[0] > self.max_age_s:
+            return {}
+        return {k: v for k, v in hit[1].items() if k.split("{", 1)[0] in PREFILL_METRICS}
 
 
 def usb_names(inventory: Mapping[str, Any] | None) -> list[str]:

@@ -146,6 +146,13 @@ class ReviewView:
     created_at: datetime
 
 
+#: the Asset columns of an AssetView, in the order `page()` selects them
+_VIEW_ASSET_COLUMNS = (
+    "id", "asset_tag", "name", "type", "status", "vendor", "model", "serial", "ip", "department",
+    "warranty_end", "link_campus", "link_device",
+)  # fmt: skip
+
+
 def _view(a: Asset) -> AssetView:
     return AssetView(
         a.id,
@@ -174,13 +181,32 @@ class AssetService:
 
     # -- reading -----------------------------------------------------------------------------------
     def page(self, flt: AssetFilter, page: PageRequest) -> Page[AssetView]:
+        """One page of the register: the count, then only the columns a list shows (no ORM objects,
+        no eager loads of rooms, buildings and MACs for 50 rows)."""
         q = self.register.query(flt)
+        rows_q = q.with_only_columns(
+            *(getattr(Asset, c) for c in _VIEW_ASSET_COLUMNS),
+            Campus.name,
+            Building.name,
+            Room.name,
+            maintain_column_froms=True,
+        )
         with self.db.session() as s:
             total = int(
-                s.scalar(select(func.count()).select_from(q.with_only_columns(Asset.id).subquery())) or 0
+                s.scalar(
+                    # the count needs no order: sorting 10,000 rows to count them cost 15 ms
+                    select(func.count()).select_from(q.with_only_columns(Asset.id).order_by(None).subquery())
+                )
+                or 0
             )
-            rows = s.scalars(q.offset(page.offset).limit(page.per_page)).unique()
-            items = [_view(a) for a in rows]
+            items = [
+                AssetView(
+                    aid, tag, name, typ, status, campus or "", building or "", room or "",
+                    vendor, model, serial, ip, department, warranty, lc, ld,
+                )  # fmt: skip
+                for (aid, tag, name, typ, status, vendor, model, serial, ip, department, warranty, lc, ld,
+                     campus, building, room) in s.execute(rows_q.offset(page.offset).limit(page.per_page))
+            ]  # fmt: skip
         return Page(items, total, page.page, page.per_page)
 
     def get(self, asset_id: int) -> AssetDetail:

@@ -20,10 +20,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from campusmon import __version__
 
+from ..inspections.service import InspectionError
 from ..services import Conflict, Invalid, NotFound
+from ..services.assets import MAX_UPLOAD_BYTES
+from ..services.photos import MAX_PHOTO_BYTES
 from .auth import LANG_COOKIE, Forbidden, Unauthenticated, principal
 from .context import WebContext
 from .i18n import LANGS, translations
@@ -33,6 +37,8 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 TEMPLATES = HERE / "templates"
 PROBLEM = "application/problem+json"
+#: the largest request body: the biggest upload (a photo or a spreadsheet) and its form fields
+MAX_BODY_BYTES = max(MAX_UPLOAD_BYTES, MAX_PHOTO_BYTES) + 1024 * 1024
 _TITLES = {
     400: "Bad request",
     401: "Not logged in",
@@ -102,8 +108,28 @@ def render(request: Request, name: str, status_code: int = 200, **values: Any) -
     return templates[lang].TemplateResponse(request, name, values, status_code=status_code)
 
 
+class BodyLimit:
+    """Refuses, before reading it, a request whose declared body is larger than any form takes (the
+    largest are a photo and a spreadsheet): 413 as problem details. Plain ASGI: nothing per request
+    beyond one header lookup."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                    detail = f"the request is larger than {self.limit // 1024 // 1024} MiB"
+                    body = {"type": "about:blank", "title": _TITLES[413], "status": 413, "detail": detail}
+                    await JSONResponse(body, status_code=413, media_type=PROBLEM)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def create_app(ctx: WebContext) -> FastAPI:
-    from . import api, ops, pages
+    from . import api, inspect_pages, ops, pages
 
     app = FastAPI(
         title="campusmon",
@@ -120,6 +146,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.include_router(api.router)
     app.include_router(ops.router)
     app.include_router(pages.router)
+    app.include_router(inspect_pages.router)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     def page_error(request: Request, status: int, detail: str) -> Response:
         return render(request, "error.html", status_code=status, status=status, detail=detail)
@@ -145,7 +173,7 @@ def create_app(ctx: WebContext) -> FastAPI:
             return problem(request, 403, str(exc))
         return page_error(request, 403, str(exc))
 
-    for kind, status in ((NotFound, 404), (Invalid, 422), (Conflict, 409)):
+    for kind, status in ((NotFound, 404), (Invalid, 422), (Conflict, 409), (InspectionError, 422)):
 
         async def _service_error(request: Request, exc: Exception, status: int = status) -> Response:
             if is_api(request):

@@ -49,7 +49,9 @@ def line_chart(
             head + frame + f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" class="empty">'
             f"{escape(empty_text)}</text></svg>"
         )
-    top = fixed_max if fixed_max is not None else max(p.max for p in points) * 1.1 or 1.0
+    highs = [p.value if p.max is None else p.max for p in points]
+    lows = [p.value if p.min is None else p.min for p in points]
+    top = fixed_max if fixed_max is not None else max(highs) * 1.1 or 1.0
     span = max(until - since, 1.0)
 
     def x(ts: float) -> float:
@@ -60,9 +62,11 @@ def line_chart(
 
     line = " ".join(f"{x(p.ts):.1f},{y(p.value):.1f}" for p in points)
     band = (
-        " ".join(f"{x(p.ts):.1f},{y(p.max):.1f}" for p in points)
+        " ".join(f"{x(p.ts):.1f},{y(h):.1f}" for p, h in zip(points, highs, strict=True))
         + " "
-        + " ".join(f"{x(p.ts):.1f},{y(p.min):.1f}" for p in reversed(points))
+        + " ".join(
+            f"{x(p.ts):.1f},{y(lo):.1f}" for p, lo in zip(reversed(points), reversed(lows), strict=True)
+        )
     )
     parts = [head, frame]
     for frac in (0.0, 0.5, 1.0):

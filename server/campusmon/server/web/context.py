@@ -13,14 +13,16 @@ from pathlib import Path
 
 from ..config import ServerConfig
 from ..db import Database
-from ..metrics_store import SqliteMetricStore
+from ..inspections.service import DueEntry, InspectionService
+from ..metrics import SqliteMetricStore
 from ..services.assets import AssetService
 from ..services.devices import DeviceService
+from ..services.photos import PhotoStore
 from ..services.probes import ProbeService
 from ..services.series import metric_source
 from ..services.tickets import TicketQueries
 from ..services.users import LoginThrottle, UserService
-from ..tickets import EventHook
+from ..tickets import EventHook, TicketService
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ class Health:
     #: seconds the oldest waiting message has waited (0 when none)
     ingest_lag_seconds: float
     counters: dict[str, int] = field(default_factory=dict)
+    #: checks of the in-process probe runner since start by (check kind, result code)
+    probe_results: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def _no_health() -> Health:
@@ -94,6 +98,8 @@ class WebContext:
         self.config = config
         self.http = config.http
         self.db = db
+        #: the metric store (its counters go to /metrics)
+        self.metrics = metrics
         self.users = UserService(db)
         self.devices = DeviceService(db, config, metric_source(metrics) if metrics else None, clock)
         self.tickets = TicketQueries(db, on_event=on_event, after_change=after_change)
@@ -103,6 +109,65 @@ class WebContext:
         self.room_limit = RoomRateLimit(self.http.teacher_reports_per_hour)
         self.health = health
         self.secret = secret if secret is not None else load_secret(config)
+        self.inspections = self._inspections(metrics, on_event, clock)
+        self.photos = PhotoStore(config.storage.data_dir)
+        self.after_change = after_change or (lambda: None)
+        self._schedule: tuple[float, list[DueEntry]] | None = None
+        self._schedule_lock = threading.Lock()
+
+    def _inspections(
+        self, metrics: SqliteMetricStore | None, on_event: EventHook | None, clock: Callable[[], float]
+    ) -> InspectionService:
+        """Built as the CLI builds it: the same plans, ticket rules and live data, so the phone page
+        and `campusmon inspections` open and note the same tickets."""
+        from zoneinfo import ZoneInfo
+
+        from ..inspections.live import StoreLatest
+        from ..inspections.plans import load_plans
+
+        cfg, r = self.config, self.config.rules
+        tickets = TicketService(
+            self.db,
+            reopen_window_seconds=r.reopen_window_seconds,
+            flapping_count=r.flapping_count,
+            flapping_window_seconds=r.flapping_window_seconds,
+            on_event=on_event,
+        )
+        return InspectionService(
+            self.db,
+            load_plans(cfg.inspections.plans_file),
+            tickets,
+            tz=ZoneInfo(cfg.schedule.timezone),
+            latest=StoreLatest(metrics) if metrics is not None else None,
+            clock=clock,
+            notify_overdue=cfg.inspections.notify_overdue,
+            overdue_severity=cfg.inspections.overdue_severity,
+        )
+
+    #: how long the overview and the inspection list reuse the schedule (due dates move by days)
+    SCHEDULE_CACHE_SECONDS = 60.0
+
+    def schedule(self) -> list[DueEntry]:
+        """Every covered room and asset with its due date (status `due` within [inspections]
+        due_within_days), computed at most once a minute: 10,000 assets take ~80 ms. A round started
+        or finished here clears it at once; one started from the CLI shows within the minute."""
+        now = time.monotonic()
+        with self._schedule_lock:
+            if self._schedule is not None and now - self._schedule[0] < self.SCHEDULE_CACHE_SECONDS:
+                return self._schedule[1]
+        entries = self.inspections.schedule(within_days=self.config.inspections.due_within_days)
+        with self._schedule_lock:
+            self._schedule = (now, entries)
+        return entries
+
+    def overdue(self) -> list[DueEntry]:
+        """Overdue inspections, for the overview."""
+        return [e for e in self.schedule() if e.status == "overdue"]
+
+    def inspections_changed(self) -> None:
+        with self._schedule_lock:
+            self._schedule = None
+        self.after_change()
 
     def public_url(self, fallback: str) -> str:
         return (self.http.public_url or fallback).rstrip("/")

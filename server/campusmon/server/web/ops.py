@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,6 +16,18 @@ from .auth import ctx_of
 from .context import WebContext
 
 router = APIRouter(tags=["operations"])
+#: what the metric store's counters mean (campusmon_metrics_*)
+METRIC_STORE_HELP = {
+    "campusmon_metrics_spool_reports": "Reports in the local spool, not yet in the time-series database",
+    "campusmon_metrics_written_reports_total": "Reports written to the time-series database",
+    "campusmon_metrics_written_lines_total": "Line-protocol lines written to the time-series database",
+    "campusmon_metrics_write_failures_total": "Failed writes to the time-series database (retried)",
+    "campusmon_metrics_rejected_reports_total": "Reports the time-series database refused as invalid",
+    "campusmon_metrics_spool_dropped_reports_total": "Reports dropped from a full spool (oldest first)",
+    "campusmon_metrics_compacted_hours_total": "Device-hours packed into blocks and rollups",
+    "campusmon_metrics_pruned_rows_total": "Rows deleted by retention",
+    "campusmon_metrics_vacuumed_pages_total": "Free pages given back to the file system",
+}
 #: ingest lag above this many seconds makes /healthz say "degraded"
 LAG_DEGRADED_SECONDS = 60.0
 
@@ -87,13 +99,22 @@ class _Collector:
             "Notifications given up after retries",
             value=outbox.get("failed", 0),
         )
-        probes = GaugeMetricFamily(
-            "campusmon_probe_results", "Probe results since start, by code", labels=["code"]
+        probes = CounterMetricFamily(
+            "campusmon_probe_results",
+            "Checks of the server's probe runner since start, by check kind and result code "
+            "(ok, timeout, unreachable, auth_failed, refused, bad_status, port_fault, ...)",
+            labels=["check", "code"],
         )
-        for key, n in sorted(h.counters.items()):
-            if key.startswith("probe_"):
-                probes.add_metric([key.removeprefix("probe_")], float(n))
+        for (check, code), n in sorted(h.probe_results.items()):
+            probes.add_metric([check, code], float(n))
         yield probes
+        if ctx.metrics is not None:
+            for name, value in sorted(ctx.metrics.counters().items()):
+                help_ = METRIC_STORE_HELP.get(name, name)
+                if name.endswith("_total"):
+                    yield CounterMetricFamily(name.removesuffix("_total"), help_, value=value)
+                else:
+                    yield GaugeMetricFamily(name, help_, value=value)
         devices = GaugeMetricFamily("campusmon_devices", "Devices by tile colour", labels=["color"])
         for color, n in ctx.devices.overview().counts.items():
             devices.add_metric([color], float(n))

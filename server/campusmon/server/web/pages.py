@@ -29,6 +29,7 @@ from .auth import (
     ctx_of,
     make_session,
     need,
+    principal,
     set_anon_cookie,
     set_session_cookie,
 )
@@ -138,7 +139,12 @@ def set_lang(request: Request, lang: str, next: str = "/") -> Response:
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, p: Viewer, campus: str | None = None) -> Response:
     ctx = ctx_of(request)
-    return render(request, "overview.html", ov=ctx.devices.overview(campus), campus=campus or "")
+    overdue = ctx.overdue()
+    if campus:
+        overdue = [e for e in overdue if campus in (e.target.campus, e.target.campus_code)]
+    return render(
+        request, "overview.html", ov=ctx.devices.overview(campus), campus=campus or "", overdue=overdue
+    )
 
 
 @router.get("/fragments/overview", response_class=HTMLResponse)
@@ -182,7 +188,7 @@ def device(request: Request, p: Viewer, campus: str, device: str, range: str = "
     until = ctx.devices.clock()
     charts = []
     for metric, title, unit, top in CHARTS:
-        points = ctx.devices.series(campus, device, metric, hours=hours)
+        points = ctx.devices.series(campus, device, metric, hours=hours, checked=True)  # get() did
         charts.append(
             (
                 _(title),
@@ -454,6 +460,9 @@ def teacher_form(request: Request, token: str, sent: int | None = None, error: s
     ctx = ctx_of(request)
     place, tiles, tickets = _teacher_context(request, token)
     anon, fresh = anon_id(request)
+    # a logged-in technician who scans the room's code is offered the room's inspection
+    staff = principal(request)
+    inspector = staff.user.shown if staff is not None and staff.user.can("technician") else ""
     response = render(
         request,
         "teacher.html",
@@ -466,6 +475,7 @@ def teacher_form(request: Request, token: str, sent: int | None = None, error: s
         error=error,
         token=token,
         me=None,
+        inspector=inspector,
         problem_labels=PROBLEM_LABELS,
     )
     if fresh:

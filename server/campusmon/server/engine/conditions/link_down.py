@@ -1,18 +1,44 @@
-"""link_down: after the broker came back, devices of several rooms of a campus still away are its way
-to the broker (the campus link, a campus broker), not the devices: one ticket lists them. Fewer, or
-all in one room, go on as device losses."""
+"""link_down: a campus's way to the broker is down, not its devices.
+
+In a district, a campus broker's bridge to the central broker reports itself: down for
+`district.bridge_down_after_seconds` is one ticket (subject "bridge"), up again resolves it. Without
+that signal, devices of several rooms of a campus still away after the broker came back say the same:
+one ticket lists them; fewer, or all in one room, go on as device losses."""
 
 from __future__ import annotations
 
-from ..actions import Action, OpenTicket
-from ..events import LinkSettled
+from ..actions import Action, OpenTicket, ResolveTicket
+from ..events import CampusLinkAway, CampusLinkBack, LinkSettled
 from ..grouping import CampusWork
 from ..state import Snapshot
 from .base import Condition
 from .device_down import loss
 
+#: the subject of a campus link's ticket
+BRIDGE = "bridge"
 
-def decide(ev: LinkSettled, snap: Snapshot) -> list[Action]:
+
+def bridge(ev: CampusLinkAway | CampusLinkBack, snap: Snapshot) -> list[Action]:
+    if isinstance(ev, CampusLinkBack):
+        note = (
+            "resolved automatically: the campus link is up"
+            if ev.down_for is None
+            else f"resolved automatically: the campus link is back after {ev.down_for:.0f} s"
+        )
+        return [ResolveTicket(ev.campus, "", "link_down", note, BRIDGE)]
+    down_for = ev.now - ev.since
+    if down_for < snap.bridge_down_after:
+        return []
+    summary = (
+        f"campus {ev.campus}: the link from its broker to the central broker is down "
+        f"(for {down_for:.0f} s so far); reports wait in the campus broker"
+    )
+    return [OpenTicket(ev.campus, "", "link_down", summary, "critical", BRIDGE)]
+
+
+def decide(ev: LinkSettled | CampusLinkAway | CampusLinkBack, snap: Snapshot) -> list[Action]:
+    if not isinstance(ev, LinkSettled):
+        return bridge(ev, snap)
     by_campus: dict[str, list[str]] = {}
     for campus, device in ev.away:
         by_campus.setdefault(campus, []).append(device)
@@ -43,5 +69,8 @@ def decide(ev: LinkSettled, snap: Snapshot) -> list[Action]:
 
 
 CONDITION = Condition(
-    "link_down", "devices of several rooms still away after the broker came back", (LinkSettled,), decide
+    "link_down",
+    "a campus's link to the broker is down (its bridge, or devices of several rooms still away)",
+    (LinkSettled, CampusLinkAway, CampusLinkBack),
+    decide,
 )

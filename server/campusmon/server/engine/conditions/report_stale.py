@@ -30,7 +30,8 @@ def decide(ev: Report | Tick | Back, snap: Snapshot) -> list[Action]:
     for d in snap.online:
         if (d.campus, d.device) in snap.stale or d.last_seen is None or not d.interval_s:
             continue
-        silent = ev.now - max(d.last_seen.timestamp(), snap.started, snap.link_up_since or 0.0)
+        heard = max(d.last_seen.timestamp(), snap.started, snap.link_up_since or 0.0, d.listening_since)
+        silent = ev.now - heard
         if silent < d.interval_s * snap.rules.stale_intervals:
             continue
         rule = snap.rule("report_stale", d.campus, d.device)
