@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from campusmon.server.engine import CampusView, DeviceFacts, LinkSettled, OpenTicket, decide
+from campusmon.server.engine import (
+    CampusLinkAway,
+    CampusLinkBack,
+    CampusView,
+    DeviceFacts,
+    LinkSettled,
+    OpenTicket,
+    ResolveTicket,
+    decide,
+)
 
 from .support import SCHOOL, snapshot
 
@@ -48,3 +57,35 @@ def test_the_summary_counts_devices_and_rooms() -> None:
     (act,) = decide(LinkSettled(SCHOOL, (("main", "pc-1"), ("main", "pc-2"), ("main", "pc-3"))), snap)
     assert isinstance(act, OpenTicket) and act.severity == "critical"
     assert act.summary.startswith("3 devices in 2 rooms did not come back after the broker returned")
+
+
+@pytest.mark.parametrize(("down_for", "opens"), [(299.0, False), (300.0, True), (3600.0, True)])
+def test_a_campus_bridge_down_long_enough_is_one_ticket(down_for: float, opens: bool) -> None:
+    acts = decide(CampusLinkAway("east", 1000.0 + down_for, 1000.0), snapshot(bridge_down_after=300.0))
+    if not opens:
+        assert acts == []
+        return
+    (act,) = acts
+    assert isinstance(act, OpenTicket)
+    assert (act.campus, act.device, act.problem, act.subject, act.severity) == (
+        "east",
+        "",
+        "link_down",
+        "bridge",
+        "critical",
+    )
+    assert act.summary.startswith(
+        f"campus east: the link from its broker to the central broker is down (for {down_for:.0f} s"
+    )
+
+
+@pytest.mark.parametrize(
+    ("down_for", "note"),
+    [
+        (42.4, "resolved automatically: the campus link is back after 42 s"),
+        (None, "resolved automatically: the campus link is up"),
+    ],
+)
+def test_the_bridge_back_resolves(down_for: float | None, note: str) -> None:
+    acts = decide(CampusLinkBack("east", 2000.0, down_for), snapshot())
+    assert acts == [ResolveTicket("east", "", "link_down", note, "bridge")]

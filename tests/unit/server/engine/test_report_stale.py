@@ -21,8 +21,8 @@ from campusmon.server.engine import (
 from .support import SCHOOL, SUNDAY, report, snapshot
 
 
-def online(silent_for: float, now: float, interval: int | None = 60) -> OnlineDevice:
-    return OnlineDevice("main", "pc-1", datetime.fromtimestamp(now - silent_for, UTC), interval)
+def online(silent_for: float, now: float, interval: int | None = 60, listening: float = 0.0) -> OnlineDevice:
+    return OnlineDevice("main", "pc-1", datetime.fromtimestamp(now - silent_for, UTC), interval, listening)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,8 @@ def online(silent_for: float, now: float, interval: int | None = 60) -> OnlineDe
         (SCHOOL, 181, 60, {"stale": {("main", "pc-1")}}, RulesSettings(), False),  # already raised
         (SCHOOL, 181, 60, {"started": SCHOOL - 100}, RulesSettings(), False),  # we listen for 100 s only
         (SCHOOL, 181, 60, {"link_up_since": SCHOOL - 100}, RulesSettings(), False),  # link back 100 s
+        (SCHOOL, 181, 60, {"listening": SCHOOL - 100}, RulesSettings(), False),  # campus link back 100 s
+        (SCHOOL, 181, 60, {"listening": SCHOOL - 200}, RulesSettings(), True),
         (SCHOOL, 181, 60, {}, RulesSettings(device_down=False), False),  # status rules off
         (SCHOOL, 181, 60, {}, RulesSettings(stale_intervals=4), False),
     ],
@@ -47,7 +49,8 @@ def test_silence(
     settings: RulesSettings,
     opens: bool,
 ) -> None:
-    acts = decide(Tick(now), snapshot(settings, online=[online(silent, now, interval)], **parts))
+    listening = parts.pop("listening", 0.0)
+    acts = decide(Tick(now), snapshot(settings, online=[online(silent, now, interval, listening)], **parts))
     assert [type(a) for a in acts] == ([MarkStale, OpenTicket] if opens else [])
     if opens:
         assert acts[0] == MarkStale("main", "pc-1", True)
