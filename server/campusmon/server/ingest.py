@@ -43,7 +43,7 @@ from campusmon.contract import (
 )
 
 from . import engine
-from .config import BuiltinRuleSettings, ServerConfig, static_topology
+from .config import ServerConfig, static_topology
 from .db import Database, as_utc
 from .effects import Effects, EngineMemory, device_row
 from .engine import AbsentDevice, CampusView, Cover, DeviceFacts, OnlineDevice, Snapshot
@@ -346,10 +346,6 @@ class Ingestor:
     def expectation(self, campus: str, device: str, ts: float) -> Expectation:
         f = self.facts(campus, device)
         return self.schedule.at(campus, device, ts, f.room, f.device_type)
-
-    def rule(self, name: str, campus: str, device: str) -> BuiltinRuleSettings | None:
-        """The built-in rule if it is on and applies to this device."""
-        return self.snapshot_for().rule(name, campus, device)
 
     def handle(self, topic: str, raw: bytes, *, received: float | None = None, retained: bool = False) -> str:
         """Process one message; returns the outcome name that was counted. Raises only when the
@@ -700,12 +696,6 @@ class Ingestor:
     ) -> None:
         back = engine.Back(campus, device, why, now.timestamp(), own_groups)
         self._decide(back, self.snapshot_for(), now.timestamp())
-
-    def _note_opened(self, created: bool, ticket_id: int, what: str) -> None:
-        self.effects.opened(created, ticket_id, what)
-
-    def _record(self, campus: str, device: str, problem: str, summary: str, now: datetime) -> None:
-        self.effects.record(campus, device, problem, summary, now)
 
     def _decide(self, event: engine.EngineEvent, snapshot: Snapshot, at: float) -> None:
         """Edge -> engine -> effects: the one way from an event to what happens."""
