@@ -150,6 +150,19 @@ class _Places:
         return DeviceFacts(room, upstream=up)
 
 
+class _KnownPlace:
+    """One device's place already looked up (the report's own device), the rest from the topology:
+    conditions ask for it several times per report, and a topology look-up is not free."""
+
+    __slots__ = ("base", "facts", "key")
+
+    def __init__(self, base: _Places, key: tuple[str, str], facts: DeviceFacts) -> None:
+        self.base, self.key, self.facts = base, key, facts
+
+    def get(self, key: tuple[str, str], default: DeviceFacts, /) -> DeviceFacts:
+        return self.facts if key == self.key else self.base.get(key, default)
+
+
 class _CampusViews:
     """What grouping needs of a campus, read from the database the first time a decision asks."""
 
@@ -320,12 +333,13 @@ class Ingestor:
         absent: Sequence[AbsentDevice] = (),
         covered: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
         handled: dict[tuple[str, str], float] | None = None,
+        places: _Places | _KnownPlace | None = None,
     ) -> Snapshot:
         """The settings, places and memory every decision sees, plus the parts one event needs."""
         return Snapshot(
             self.config.rules,
             self.schedule,
-            self.places,
+            places or self.places,
             self.memory.thresholds,
             open_problems,
             self.memory.stale,
@@ -830,9 +844,11 @@ class Ingestor:
         # a replay from the agent's buffer is stored and ends a silence, but raises nothing
         replay = received - m.ts > m.interval * self.config.ingest.stale_intervals
         report = engine.Report(m.campus, m.device, m.ts, received, m.interval, m.metrics, replay)
-        self._decide(
-            report, self.snapshot_for(open_problems=self._open_problems(m.campus, m.device)), received
+        snapshot = self.snapshot_for(
+            open_problems=self._open_problems(m.campus, m.device),
+            places=_KnownPlace(self.places, (m.campus, m.device), facts),
         )
+        self._decide(report, snapshot, received)
         return "accepted_stale_report" if replay else "accepted_metrics"
 
     def _open_problems(self, campus: str, device: str) -> frozenset[tuple[str, str]]:

@@ -7,6 +7,7 @@ which reuse `evaluate` for their one rule."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 
 from campusmon.contract import Group
 
@@ -106,10 +107,16 @@ def evaluate(names: Iterable[str], ev: Report, snap: Snapshot) -> list[Action]:
     return actions
 
 
-def decide(ev: Report, snap: Snapshot) -> list[Action]:
-    from . import REGISTRY  # the rules that are a kind of their own are left to that kind
+@cache
+def _owned() -> frozenset[str]:
+    """Threshold rules that are a condition kind of their own (port_down): left to that kind."""
+    from . import REGISTRY  # imported late: the registry imports this module
 
-    own = {k for k, c in REGISTRY.items() if c.threshold_rule}
+    return frozenset(k for k, c in REGISTRY.items() if c.threshold_rule)
+
+
+def decide(ev: Report, snap: Snapshot) -> list[Action]:
+    own = _owned()
     return evaluate((n for n in snap.rules.thresholds if n not in own), ev, snap)
 
 
