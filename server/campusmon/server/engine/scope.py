@@ -17,9 +17,6 @@ class DeviceFacts:
     device_type: str | None = None
     upstream: Upstream | None = None
 
-    def in_scope(self, scope: RuleScope, campus: str, device: str) -> bool:
-        return scope_matches(scope, campus, device, self)
-
 
 UNKNOWN = DeviceFacts()
 
