@@ -38,6 +38,8 @@ def worker_config(
     webhook: str = "",
     lease_seconds: float = 8.0,
     renew_seconds: float = 1.0,
+    sweep_seconds: float = 0.5,
+    flush_interval_seconds: float = 0.2,
     extra: str = "",
 ) -> Path:
     """One worker's TOML: the shared central broker and PostgreSQL, its own data dir and name."""
@@ -46,13 +48,14 @@ def worker_config(
         f'[broker]\nmanaged = false\nhost = "127.0.0.1"\nport = {broker_port}\nclient_id = "cm"\n'
         f'[storage]\ndata_dir = "{data_dir}"\ndatabase_url = "{database_url}"\n'
         + (
-            f'metrics_backend = "influx"\n[metrics.influx]\nurl = "{vm_url}"\nflush_interval_seconds = 0.2\n'
+            f'metrics_backend = "influx"\n[metrics.influx]\nurl = "{vm_url}"\n'
+            f"flush_interval_seconds = {flush_interval_seconds}\n"
             if vm_url
             else ""
         )
         + "[http]\nenabled = false\n"
         + '[schedule]\ndefault = "always"\n'
-        + "[rules]\nsweep_seconds = 0.5\n"
+        + f"[rules]\nsweep_seconds = {sweep_seconds}\n"
         + f'[district]\nenabled = true\nworker_id = "{name}"\n'
         + f"campuses = {json.dumps(sorted(campuses))}\n"
         + f"lease_seconds = {lease_seconds}\nrenew_seconds = {renew_seconds}\n"

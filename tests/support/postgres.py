@@ -22,7 +22,7 @@ def pg_bindir() -> Path | None:
 
 
 class PostgresProcess:
-    def __init__(self, workdir: Path | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, *, fsync: bool = False) -> None:
         bindir = pg_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install -y postgresql)")
@@ -34,6 +34,8 @@ class PostgresProcess:
         self.host = "127.0.0.1"
         self.user = "campusmon"
         self.database = "campusmon"
+        #: tests run without fsync (speed); a benchmark runs with it, as deployed
+        self.fsync = fsync
         # as root, PostgreSQL must run as an unprivileged user
         self._runas = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
@@ -73,7 +75,8 @@ class PostgresProcess:
             "-l",
             str(self.workdir / "pg.log"),
             "-o",
-            f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 "
+            f"-c fsync={'on' if self.fsync else 'off'}",
             "start",
         )
         self._run(
