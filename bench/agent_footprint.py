@@ -156,11 +156,11 @@ def openssl(*args: str, cwd: Path) -> None:
     subprocess.run([find("openssl"), *args], cwd=cwd, check=True, capture_output=True, timeout=120)
 
 
-def make_pki(d: Path) -> None:
-    """A CA and a broker certificate for 127.0.0.1, as the campusmon_broker role makes them."""
+def make_pki(d: Path, san: str = "IP:127.0.0.1") -> None:
+    """A CA and a broker certificate for 127.0.0.1 (`san`), as the campusmon_broker role makes them."""
     openssl("req", "-x509", "-new", "-newkey", "rsa:3072", "-nodes", "-sha256", "-days", "2",
             "-subj", "/CN=campusmon bench CA", "-keyout", "ca.key", "-out", "ca.crt", cwd=d)  # fmt: skip
-    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n", encoding="ascii")
+    (d / "san.cnf").write_text(f"subjectAltName={san}\n", encoding="ascii")
     openssl("req", "-new", "-newkey", "rsa:3072", "-nodes", "-subj", "/CN=127.0.0.1",
             "-keyout", "server.key", "-out", "server.csr", cwd=d)  # fmt: skip
     openssl("x509", "-req", "-sha256", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
