@@ -87,6 +87,53 @@ def test_report_stale_opens_for_a_silent_online_device_and_resolves_on_report(se
     assert tickets(ing) == [("pc-x", "report_stale", "", "resolved")]
 
 
+def test_a_backlog_is_not_silence_but_a_silent_device_still_is(setup) -> None:
+    """A boot storm: everything the server processes is 60 s old (the queue in front of it). The
+    devices whose first report still waits in that queue are not silent; a device that really
+    stopped reporting still is, its silence counted up to where the reports are."""
+    ing, clock = setup
+    late = 60.0
+
+    def report(device: str, ts: float) -> None:
+        m = Metrics(campus="main", device=device, ts=ts, seq=int(ts - T0 + 1000), interval=10, metrics={})
+        ing.handle(f"campusmon/main/{device}/metrics", encode(m), received=clock.now)
+
+    busy = [f"pc-{i}" for i in range(10)]  # their reports keep coming, each one 60 s late
+    waiting = [f"panel-{i}" for i in range(5)]  # online; their first report is in the queue
+    for d in [*busy, *waiting, "pc-quiet"]:
+        status(ing, d, "online", T0)
+    report("pc-quiet", T0)  # its last report: then it goes silent (a half-open connection)
+    stale_at: float | None = None
+    for step in range(16):
+        clock.now = T0 + 10 * step
+        for d in busy:
+            report(d, clock.now - late)
+        if clock.now - late == T0 + 10:
+            for d in waiting:
+                report(d, T0 + 10)  # sent 10 s after they came online, processed only now
+        ing.sweep(clock.now)
+        if stale_at is None and tickets(ing):
+            stale_at = clock.now
+    assert ing.report_delay(clock.now) == pytest.approx(late)
+    assert tickets(ing) == [("pc-quiet", "report_stale", "", "open")]  # none for the queued ones
+    # its 3 x 10 s of silence end 60 s later than without the backlog: as if its reports were queued
+    assert stale_at == T0 + 30 + late
+    assert ing.snapshot()["sweeps_behind"] > 0  # 60 s late: counted (and logged once a minute)
+
+
+def test_a_retained_copy_is_late_by_its_wait_here_not_by_its_age(setup) -> None:
+    """After a resubscribe the broker hands over retained copies at once, however old they are: how
+    late they are processed is the time they waited in our own queue."""
+    ing, clock = setup
+    old = Metrics(campus="main", device="pc-r", ts=T0 - 86400, seq=1, interval=10, metrics={})
+    clock.now = T0 + 40  # it waited 40 s behind others
+    ing.handle("campusmon/main/pc-r/metrics", encode(old), received=T0, retained=True)
+    assert ing.report_delay(clock.now) == pytest.approx(40.0)
+    fresh = Metrics(campus="main", device="pc-s", ts=T0 + 38, seq=1, interval=10, metrics={})
+    ing.handle("campusmon/main/pc-s/metrics", encode(fresh), received=T0 + 39)
+    assert ing.report_delay(clock.now) == pytest.approx(21.0)  # the median of 40 and 2
+    assert ing.report_delay(clock.now + 31) == 0.0  # none in the last 30 s: reports are current
+
 def test_peripheral_missing_and_back(setup) -> None:
     ing, _ = setup
     gone = Event(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
+import statistics
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -127,6 +128,12 @@ _POISON: tuple[type[BaseException], ...] = (
     AttributeError,
     RecursionError,
 )
+#: how far behind the reports being processed are is the median over this window's reports …
+REPORT_DELAY_WINDOW_SECONDS = 30.0
+#: … of at most this many (the newest)
+REPORT_DELAY_SAMPLES = 4096
+#: reports this late say the server is behind (a boot storm, a slow database): logged, counted
+REPORT_DELAY_BEHIND_SECONDS = 30.0
 #: at most this much of a dead letter's payload is kept (the rest is counted in payload_bytes)
 DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024
 DEAD_LETTER_ERROR_CHARS = 2000
@@ -241,6 +248,8 @@ class Ingestor:
             on_event=on_event,
         )
         self.counters: Counter[str] = Counter()
+        #: (when processed, processed - the report's own ts) of the newest reports: see report_delay
+        self._report_delays: deque[tuple[float, float]] = deque(maxlen=REPORT_DELAY_SAMPLES)
         #: what the engine remembers between events, and who carries its actions out
         self.memory = EngineMemory()
         self.effects = Effects(db, self.tickets, self.memory, self.count)
@@ -252,6 +261,7 @@ class Ingestor:
         self._liveness: dict[int, _Liveness] = {}
         self._lock = threading.Lock()
         self._reject_log = RateLimitedLog(config.ingest.reject_log_per_minute)
+        self._behind_log = RateLimitedLog(1)
         self.root = config.broker.root
         #: silence is counted from our own start at the earliest (we were not listening before)
         self.started = clock()
@@ -334,6 +344,7 @@ class Ingestor:
         covered: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
         handled: dict[tuple[str, str], float] | None = None,
         places: _Places | _KnownPlace | None = None,
+        reports_until: float | None = None,
     ) -> Snapshot:
         """The settings, places and memory every decision sees, plus the parts one event needs."""
         return Snapshot(
@@ -352,6 +363,7 @@ class Ingestor:
             handled or {},
             _CampusViews(self.db),
             self.config.district.bridge_down_after_seconds,
+            reports_until,
         )
 
     def facts(self, campus: str, device: str) -> DeviceFacts:
@@ -385,6 +397,12 @@ class Ingestor:
     def _store(self, payload: Payload, received: float, retained: bool = False) -> str:
         if isinstance(payload, Status):
             return self._status(payload, received)
+        if isinstance(payload, Metrics | Inventory):
+            # reports and inventories share the bulk lane: either one being late says how late the
+            # reports behind it are. A retained copy (a resubscribe) is as old as its ts says: it is
+            # late by the time it waited here
+            processed = self.clock()
+            self._report_delays.append((processed, processed - (received if retained else payload.ts)))
         if isinstance(payload, Metrics):
             return self._metrics(payload, received)
         if isinstance(payload, Inventory):
@@ -758,9 +776,36 @@ class Ingestor:
             absent=absent,
             covered=covered,
             handled={k: at.timestamp() for k, at in handled.items()},
+            reports_until=self._reports_until(now_ts),
         )
         self._decide(engine.Tick(now_ts), snapshot, now_ts)
         self.count("sweeps")
+
+    def report_delay(self, now: float) -> float:
+        """How far behind real time the reports being processed are: the median, over the reports and
+        inventories of the last REPORT_DELAY_WINDOW_SECONDS, of (processed - the message's own ts, or
+        - when it was received for a retained copy); 0 when none came.
+        Reports that queued in the broker or in our own lane (a boot storm of a whole district, a
+        slow database) are late by that much; the median keeps a few devices with a wrong clock, or
+        replaying their buffer after a cut, from moving it. Called from the ingest thread only."""
+        recent = [late for at, late in self._report_delays if now - at <= REPORT_DELAY_WINDOW_SECONDS]
+        return max(0.0, statistics.median(recent)) if recent else 0.0
+
+    def _reports_until(self, now: float) -> float | None:
+        """Up to when the reports are in: silence is counted up to there, not up to now (a device
+        whose report still waits in a queue is not silent). None: they are current."""
+        late = self.report_delay(now)
+        if late <= 0.0:
+            return None
+        if late >= REPORT_DELAY_BEHIND_SECONDS:
+            self.count("sweeps_behind")
+            if self._behind_log.allow("behind", now):
+                _log.warning(
+                    "reports arrive %.0f s late (a backlog in the broker or here): a device's "
+                    "silence is counted up to then",
+                    late,
+                )
+        return now - late
 
     # -- liveness, written behind ----------------------------------------------------------------
     def _note_liveness(self, m: Metrics, now: datetime) -> None:

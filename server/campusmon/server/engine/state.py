@@ -126,6 +126,10 @@ class Snapshot:
     campuses: CampusViews = field(default_factory=_no_campus)
     #: a campus link (bridge) down this long gets its link_down ticket (`district.bridge_down_after_seconds`)
     bridge_down_after: float = 300.0
+    #: every report received before this time has been processed; reports received since wait in our
+    #: own queue (None: nothing waits). Silence is counted up to here, not up to now: a device whose
+    #: report waits behind a backlog (a boot storm, a slow database) is not silent
+    reports_until: float | None = None
 
     def facts(self, campus: str, device: str) -> DeviceFacts:
         return self.places.get((campus, device), UNKNOWN)

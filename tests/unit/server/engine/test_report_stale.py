@@ -39,6 +39,10 @@ def online(silent_for: float, now: float, interval: int | None = 60, listening: 
         (SCHOOL, 181, 60, {"listening": SCHOOL - 200}, RulesSettings(), True),
         (SCHOOL, 181, 60, {}, RulesSettings(device_down=False), False),  # status rules off
         (SCHOOL, 181, 60, {}, RulesSettings(stale_intervals=4), False),
+        # the reports being processed are 10 s late (a backlog): silence counts up to there only
+        (SCHOOL, 181, 60, {"reports_until": SCHOOL - 10}, RulesSettings(), False),
+        (SCHOOL, 191, 60, {"reports_until": SCHOOL - 10}, RulesSettings(), True),
+        (SCHOOL, 181, 60, {"reports_until": SCHOOL + 10}, RulesSettings(), True),  # never past now
     ],
 )
 def test_silence(

@@ -1,6 +1,7 @@
 """report_stale: online, yet no report for `stale_intervals` x its interval in expected hours (a
 half-open connection); its next report resolves it. Silence counts from our own start and from our
-link to the broker coming back at the earliest (we were not listening before)."""
+link to the broker coming back at the earliest (we were not listening before), and only up to the
+oldest report still waiting in our own queue (reports behind a backlog are not silence)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,12 @@ def decide(ev: Report | Tick | Back, snap: Snapshot) -> list[Action]:
             ),
         ]
     actions: list[Action] = []
+    until = ev.now if snap.reports_until is None else min(ev.now, snap.reports_until)
     for d in snap.online:
         if (d.campus, d.device) in snap.stale or d.last_seen is None or not d.interval_s:
             continue
         heard = max(d.last_seen.timestamp(), snap.started, snap.link_up_since or 0.0, d.listening_since)
-        silent = ev.now - heard
+        silent = until - heard
         if silent < d.interval_s * snap.rules.stale_intervals:
             continue
         rule = snap.rule("report_stale", d.campus, d.device)
