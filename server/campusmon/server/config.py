@@ -40,6 +40,9 @@ class BrokerSettings(MqttConnection):
     mosquitto_bin: str = "mosquitto"
     #: managed broker limits; the Debian defaults (1000 / 20) drop QoS1 messages under load
     max_queued_messages: Annotated[int, Range(100, 100_000_000)] = 200_000
+    #: also our own MQTT 5 Receive Maximum on every session, with any broker: at most this many
+    #: unacknowledged messages are handed to us per session; the rest wait in the broker's queue
+    #: (a worker far behind never blocks its network threads, which would miss their keepalive)
     max_inflight_messages: Annotated[int, Range(1, 65535)] = 200
 
     def validate(self) -> None:

@@ -747,30 +747,38 @@ class Ingestor:
             self.count("sweeps")
             return  # nobody can report while the broker is away: silence and absence are not faults
         with self.db.session() as s:
-            devices = list(s.scalars(select(Device).where(Device.state.in_(("lost", "shutdown", "online")))))
+            # plain rows, not ORM objects: a district worker sweeps 10,000 devices every 2 s
+            devices = s.execute(
+                select(
+                    Device.campus,
+                    Device.device,
+                    Device.state,
+                    Device.state_since,
+                    Device.last_seen,
+                    Device.interval_s,
+                ).where(Device.state.in_(("lost", "shutdown", "online")))
+            ).all()
             covered = TicketService.covered_devices(s)
             stuck = TicketService.covered_devices(s, own_groups=False)
             handled = TicketService.handled_losses(s)
         online: list[OnlineDevice] = []
         absent: list[AbsentDevice] = []
-        for d in devices:
-            key = (d.campus, d.device)
-            if not self.owns(d.campus) or self._in_bridge_grace(d.campus, now_ts):
+        for campus, device, state, state_since, last_seen, interval_s in devices:
+            key = (campus, device)
+            if not self.owns(campus) or self._in_bridge_grace(campus, now_ts):
                 continue  # another worker's campus, or its link to us is away: silence means nothing
-            if d.state == "online":
+            if state == "online":
                 if key in stuck:
                     # online, yet a ticket says it is down: we died between storing `online` and
                     # resolving (the redelivered status is a duplicate now); finish the job
-                    self._recovered(d.campus, d.device, f"{d.device} is online", now, own_groups=False)
+                    self._recovered(campus, device, f"{device} is online", now, own_groups=False)
                 # silence counts from when this campus's link came back or we took it over, at the earliest
-                listening = max(
-                    self.bridge_up_since.get(d.campus, 0.0), self._campus_since.get(d.campus, 0.0)
-                )
-                online.append(OnlineDevice(d.campus, d.device, as_utc(d.last_seen), d.interval_s, listening))
+                listening = max(self.bridge_up_since.get(campus, 0.0), self._campus_since.get(campus, 0.0))
+                online.append(OnlineDevice(campus, device, as_utc(last_seen), interval_s, listening))
             elif key not in self._held and key not in self._confirming:  # the edge holds those
-                since = as_utc(d.state_since)
+                since = as_utc(state_since)
                 if since is not None:
-                    absent.append(AbsentDevice(d.campus, d.device, d.state, since.timestamp()))
+                    absent.append(AbsentDevice(campus, device, state, since.timestamp()))
         snapshot = self.snapshot_for(
             online=online,
             absent=absent,

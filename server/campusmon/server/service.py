@@ -350,6 +350,8 @@ class Server:
         cfg = self.config
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = cfg.broker.session_expiry_seconds
+        # flow control: the broker hands us at most this many unacknowledged messages per session
+        props.ReceiveMaximum = cfg.broker.max_inflight_messages
         client.connect_async(
             cfg.broker.host,
             cfg.broker.port,
