@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 @dataclass(frozen=True, slots=True)
 class Queued:
+    """A queued message, as the sender hands it to paho."""
+
     id: int
     topic: str
     payload: bytes

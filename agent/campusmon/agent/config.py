@@ -53,6 +53,8 @@ DEFAULT_COLLECTORS = (
 
 @dataclass
 class AgentSettings:
+    """`[agent]`: who this device is, what it collects and how often."""
+
     campus: str = "main"
     #: empty: derived from the hostname
     device: str = ""
@@ -86,6 +88,8 @@ class AgentSettings:
 
 @dataclass
 class AgentConfig:
+    """The agent's whole configuration file."""
+
     agent: AgentSettings = field(default_factory=AgentSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     buffer: BufferSettings = field(default_factory=BufferSettings)

@@ -15,6 +15,8 @@ PERIPHERALS = {
 
 @dataclass(frozen=True, slots=True)
 class Happening:
+    """An event the agent queues (kind, severity, message, data)."""
+
     kind: str
     severity: Literal["info", "warning", "critical"]
     message: str

@@ -49,6 +49,8 @@ _MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$")
 
 @dataclass(frozen=True, slots=True)
 class Nic:
+    """A network interface, as identity candidates see it."""
+
     name: str
     mac: str
     #: on the board or a PCI card: not USB, not virtual (bridges, VPNs, hypervisor NICs)
@@ -57,6 +59,8 @@ class Nic:
 
 @dataclass(frozen=True, slots=True)
 class HardwareFacts:
+    """The identity sources the hardware reports (None: not available)."""
+
     smbios_uuid: str | None = None
     board_serial: str | None = None
     system_serial: str | None = None
@@ -65,6 +69,8 @@ class HardwareFacts:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
+    """The device id and where it came from."""
+
     device_id: str
     #: config | smbios_uuid | board_serial | system_serial | mac | hostname
     source: str

@@ -11,6 +11,14 @@ paho's client module imports at the top, for features the agent may never touch:
 psutil imports subprocess (and with it locale) for `psutil.Popen` only, base64 for connection tables
 and datetime for printing.
 
+Three standard-library modules the agent needs at start do the same (~1.3 MiB, both modes):
+
+- `dataclasses` imports `inspect` (with ast, dis, tokenize, linecache) to write a docstring for a
+  dataclass that has none; every dataclass on the agent's path has its own;
+- `logging` imports `traceback` (with textwrap, linecache, tokenize) to print an exception, which
+  a running agent rarely logs;
+- `urllib.parse` (imported by pathlib) imports `ipaddress` to check a bracketed host in a URL.
+
 `import_paho()` / `import_psutil()` import the library with a lazy stand-in in place of each of those
 that is not loaded yet. A stand-in imports the real module on the first attribute access and puts it
 in the library's namespace, so TLS, websockets, proxies, random ids and psutil.Popen keep working; they
@@ -39,6 +47,12 @@ PAHO_DEFERRED = ("ssl", "hashlib", "urllib.request", "uuid", "base64")
 #: psutil: subprocess (with locale) for psutil.Popen, base64 for net_connections, datetime for printing
 PSUTIL_DEFERRED = ("subprocess", "base64", "datetime")
 _PAHO = "paho.mqtt.client"
+#: standard-library modules the agent imports at start, and what each imports for rare paths only
+STDLIB_DEFERRED = {
+    "dataclasses": ("inspect",),
+    "logging": ("traceback",),
+    "urllib.parse": ("ipaddress",),
+}
 
 
 class _NotSSLWantRead(OSError):
@@ -104,6 +118,14 @@ def import_with_stand_ins(module: str, deferred: tuple[str, ...]) -> None:
             if sys.modules.get(name) is stand_in:
                 del sys.modules[name]
     # a package attribute (`urllib.request`) stays a stand-in until something imports the real module
+
+
+def import_stdlib() -> None:
+    """Import dataclasses, logging and urllib.parse with lazy stand-ins for STDLIB_DEFERRED (see above).
+
+    Called first, before anything imports any of them; a module already imported is left as it is."""
+    for module, deferred in STDLIB_DEFERRED.items():
+        import_with_stand_ins(module, deferred)
 
 
 def import_paho() -> None:

@@ -7,21 +7,21 @@ whose framework alone costs several MiB and pulls in pydantic.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .config import AgentConfig
 
 USAGE = "usage: campusmon-agent [run|once] [--config FILE]"
 FAST_COMMANDS = ("run", "once")
 
 
-def parse_run_args(argv: list[str]) -> Path | None | str:
-    """The config path (or None); a str starting with 'error:' when the arguments are not ours."""
+def _config_argument(argv: list[str]) -> tuple[str | None, str | None]:
+    """(the config file named, or None; an error starting with 'error:' when the arguments are not ours)."""
     config = os.environ.get("CAMPUSMON_AGENT_CONFIG") or None
     args = list(argv)
     while args:
@@ -31,7 +31,17 @@ def parse_run_args(argv: list[str]) -> Path | None | str:
         elif arg.startswith("--config="):
             config = arg.partition("=")[2]
         else:
-            return f"error: unexpected argument {arg!r}"
+            return None, f"error: unexpected argument {arg!r}"
+    return config, None
+
+
+def parse_run_args(argv: list[str]) -> Path | None | str:
+    """The config path (or None); a str starting with 'error:' when the arguments are not ours."""
+    from pathlib import Path
+
+    config, error = _config_argument(argv)
+    if error is not None:
+        return error
     return Path(config) if config else None
 
 
@@ -68,6 +78,8 @@ def run(argv: list[str]) -> int:
     cfg = _config(argv)
     if isinstance(cfg, int):
         return cfg
+    import logging
+
     logging.basicConfig(
         level=getattr(logging, cfg.agent.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -101,12 +113,15 @@ def wants_fast_path(argv: list[str]) -> bool:
         len(argv) >= 2
         and argv[0] == "agent"
         and argv[1] in FAST_COMMANDS
-        and not isinstance(parse_run_args(argv[2:]), str)
+        and _config_argument(argv[2:])[1] is None
     )
 
 
 def dispatch(argv: list[str]) -> int:
     """`argv` after `agent`: the command and its options."""
+    from .lean import import_stdlib
+
+    import_stdlib()  # first: nothing has imported dataclasses, logging or pathlib yet
     return once(argv[1:]) if argv[0] == "once" else run(argv[1:])
 
 

@@ -9,6 +9,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,95 @@ def test_psutil_without_subprocess_until_popen() -> None:
         "p = psutil.Popen([sys.executable, '-c', 'pass'])\n"
         "assert p.wait(30) == 0 and psutil.subprocess is sys.modules['subprocess']\n"
     )
+
+
+def test_dataclasses_and_logging_without_inspect_and_traceback_until_used() -> None:
+    run(
+        "from campusmon.agent.lean import import_stdlib\n"
+        "import_stdlib()\n"
+        "import dataclasses, io, logging\n"
+        "rare = {'inspect', 'traceback', 'ast', 'dis', 'tokenize', 'linecache'}\n"
+        "assert not rare & set(sys.modules), rare & set(sys.modules)\n"
+        "from campusmon.agent.config import AgentConfig, load_agent_config\n"
+        "from campusmon.agent.identity import HardwareFacts\n"
+        "assert load_agent_config(None).agent.interval == 30 and HardwareFacts().nics == ()\n"
+        "assert not rare & set(sys.modules), rare & set(sys.modules)\n"
+        # a dataclass without a docstring gets its signature as one: that loads the real inspect
+        "@dataclasses.dataclass\n"
+        "class Plain:\n"
+        "    x: int = 1\n"
+        "assert Plain.__doc__ == 'Plain(x: int = 1)' and dataclasses.inspect is sys.modules['inspect']\n"
+        # logging an exception prints its traceback: that loads the real traceback
+        "out = io.StringIO()\n"
+        "log = logging.getLogger('t')\n"
+        "log.addHandler(logging.StreamHandler(out))\n"
+        "try:\n"
+        "    1 / 0\n"
+        "except ZeroDivisionError:\n"
+        "    log.exception('boom')\n"
+        "assert 'Traceback' in out.getvalue() and 'ZeroDivisionError' in out.getvalue(), out.getvalue()\n"
+        "assert logging.traceback is sys.modules['traceback']\n",
+        prelude="import sys\n",
+    )
+
+
+def test_the_agent_path_leaves_the_deferred_standard_library_unloaded() -> None:
+    """A dataclass without a docstring would load inspect (and ast, dis, tokenize) at import: ~0.8 MiB;
+    a report or the inventory must not need inspect, traceback or ipaddress either."""
+    run(
+        "from campusmon.agent.main import parse_run_args\n"
+        "from campusmon.agent.lean import import_paho, import_psutil, import_stdlib\n"
+        "import_stdlib()\n"
+        "assert parse_run_args([]) is None\n"
+        "from campusmon.agent.config import AgentConfig\n"
+        "import_paho(); import_psutil()\n"
+        "import psutil\n"
+        "from campusmon.agent.inventory import InventoryUnavailable, collect\n"
+        "from campusmon.agent.report import build_report\n"
+        "from campusmon.agent.runner import make_collectors\n"
+        "collectors = make_collectors(AgentConfig().agent.collectors, psutil)\n"
+        "for seq in range(2):\n"
+        "    report = build_report(collectors, campus='c', device='d', seq=seq, interval=10, ts=0.0)\n"
+        "assert report['metrics']['cpu'], report\n"
+        "try:\n"
+        "    collect(psutil)\n"
+        "except InventoryUnavailable:\n"
+        "    pass\n"
+        "deferred = {'inspect', 'traceback', 'ipaddress', 'ast', 'dis', 'tokenize', 'linecache'}\n"
+        "assert not (deferred & set(sys.modules)) - early, deferred & set(sys.modules) - early\n",
+        # a development virtualenv's editable install loads pathlib (and ipaddress) before any code
+        prelude="import sys\nearly = set(sys.modules)\n",
+    )
+
+
+def test_pathlib_without_ipaddress_until_a_bracketed_url_host() -> None:
+    """In a bare interpreter (no site: nothing has imported pathlib yet), as in the agent's virtualenv."""
+    lean = Path(__file__).resolve().parents[3] / "agent" / "campusmon" / "agent" / "lean.py"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            "import importlib.util, sys\n"
+            f"spec = importlib.util.spec_from_file_location('lean', {str(lean)!r})\n"
+            "lean = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(lean)\n"
+            "assert 'pathlib' not in sys.modules and 'urllib.parse' not in sys.modules\n"
+            "lean.import_stdlib()\n"
+            "import pathlib, urllib.parse\n"
+            "assert pathlib.Path('/a').as_uri() == 'file:///a' and 'ipaddress' not in sys.modules\n"
+            "assert urllib.parse.urlsplit('mqtt://[::1]:1883').hostname == '::1'\n"
+            "assert urllib.parse.ipaddress is sys.modules['ipaddress']\n"
+            "try:\n"
+            "    urllib.parse.urlsplit('mqtt://[::1x]')\n"
+            "except ValueError:\n"
+            "    pass\n"
+            "else:\n"
+            "    raise AssertionError('an invalid bracketed host was accepted')\n",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr

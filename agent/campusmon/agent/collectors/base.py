@@ -12,6 +12,8 @@ Labels = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True, slots=True)
 class Sample:
+    """One measured value of a report (units in the name)."""
+
     name: str
     value: float
     labels: Labels = ()

@@ -32,6 +32,8 @@ $f = "PNPClass='Monitor' OR PNPClass='Camera' OR PNPClass='Image' OR PNPClass='H
 
 @dataclass(frozen=True, slots=True)
 class Peripherals:
+    """How many displays, touch screens and cameras are attached."""
+
     displays: int
     touchscreens: int
     cameras: int
