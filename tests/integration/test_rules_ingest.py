@@ -134,6 +134,7 @@ def test_a_retained_copy_is_late_by_its_wait_here_not_by_its_age(setup) -> None:
     assert ing.report_delay(clock.now) == pytest.approx(21.0)  # the median of 40 and 2
     assert ing.report_delay(clock.now + 31) == 0.0  # none in the last 30 s: reports are current
 
+
 def test_peripheral_missing_and_back(setup) -> None:
     ing, _ = setup
     gone = Event(
