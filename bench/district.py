@@ -66,15 +66,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 from bench.agent_report import AgentLikeDevice
-from campusmon.contract import Event, Inventory, Status, encode, topic
-from campusmon.demo.simulator import hardware_of
+from campusmon.contract import Inventory, Status, encode, topic
+from campusmon.demo.simulator import camera_event, hardware_of
 from campusmon.hashing import content_hash
 from campusmon.server.db import Database
 from campusmon.server.models import Device, Ticket
 from campusmon.server.register.models import Asset
 from campusmon.server.register.service import RegisterService
 from campusmon.server.register.spreadsheet import Importer
-from tests.support.district import WorkerProcess, owners, worker_config
+from tests.support.district import WorkerProcess, notified_tickets, owners, worker_config
 from tests.support.mosquitto import MosquittoProcess
 from tests.support.postgres import PostgresProcess
 from tests.support.receivers import RobotReceiver
@@ -260,16 +260,7 @@ class Load:
         return f
 
     def _camera(self, d: SimDevice, plugged: bool) -> None:
-        before, now = (0, 1) if plugged else (1, 0)
-        ev = Event(
-            campus=d.campus,
-            device=d.device,
-            ts=time.time(),
-            kind="peripheral_added" if plugged else "peripheral_removed",
-            severity="info" if plugged else "warning",
-            message=f"document camera (USB video): {before} -> {now}",
-            data={"peripheral": "usb_camera", "before": before, "now": now},
-        )
+        ev = camera_event(d.campus, d.device, plugged)
         self.publish(d.campus, topic(d.campus, d.device, "events"), encode(ev))
 
     def _later(self, seconds: float, fn: Any) -> None:
@@ -667,13 +658,7 @@ def main() -> None:
             f2t.append(matched[0][1] - f.at)
             if matched[0][0] in first_message:
                 f2n.append(first_message[matched[0][0]] - f.at)
-        notified: Counter[tuple[int, str]] = Counter()
-        for r in hook.received:
-            body: dict[str, Any] = r.body
-            if "ticket" in body:
-                notified[(int(body["ticket"]["id"]), str(body["event"]))] += 1
-            for tk in body.get("tickets", []):
-                notified[(int(tk["id"]), str(tk.get("event", body.get("event", ""))))] += 1
+        notified = notified_tickets(hook)
         twice = sum(1 for n in notified.values() if n > 1)
         opened_notified = {tid for tid, ev in notified if ev == "opened"}
 

@@ -118,6 +118,20 @@ def hardware_of(campus: str, device: str) -> dict[str, Any]:
     }
 
 
+def camera_event(campus: str, device: str, plugged: bool) -> Event:
+    """The agent's peripheral event for a document camera unplugged or plugged back."""
+    before, now = (0, 1) if plugged else (1, 0)
+    return Event(
+        campus=campus,
+        device=device,
+        ts=time.time(),
+        kind="peripheral_added" if plugged else "peripheral_removed",
+        severity="info" if plugged else "warning",
+        message=f"document camera (USB video): {before} -> {now}",
+        data={"peripheral": "usb_camera", "before": before, "now": now},
+    )
+
+
 @dataclass
 class SimDevice:
     """One PC or panel: connects with a `lost` will, says `online`, reports, can die or shut down."""
@@ -241,16 +255,7 @@ class SimDevice:
         if plugged == self.camera_plugged:
             return
         self.camera_plugged = plugged
-        before, now = (0, 1) if plugged else (1, 0)
-        event = Event(
-            campus=self.campus,
-            device=self.device,
-            ts=time.time(),
-            kind="peripheral_added" if plugged else "peripheral_removed",
-            severity="info" if plugged else "warning",
-            message=f"document camera (USB video): {before} -> {now}",
-            data={"peripheral": "usb_camera", "before": before, "now": now},
-        )
+        event = camera_event(self.campus, self.device, plugged)
         if self._client is not None:
             self._client.publish(self._topic("events"), encode(event), qos=1)
 

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +26,7 @@ from tests.support.district import (
     ReportPublisher,
     WorkerProcess,
     local_reports,
+    notified_tickets,
     owners,
     stored_seqs,
     worker_config,
@@ -51,18 +51,6 @@ def vm(tmp_path: Path) -> Iterator[VictoriaMetricsProcess]:
         yield proc
     finally:
         proc.stop()
-
-
-def _notified(hook: RobotReceiver) -> Counter[tuple[int, str]]:
-    """(ticket id, event) -> how many times a message said it."""
-    seen: Counter[tuple[int, str]] = Counter()
-    for r in hook.received:
-        body: dict[str, Any] = r.body
-        if "ticket" in body:
-            seen[(int(body["ticket"]["id"]), str(body["event"]))] += 1
-        for t in body.get("tickets", []):
-            seen[(int(t["id"]), str(t.get("event", body.get("event", ""))))] += 1
-    return seen
 
 
 def _balanced(cfg: Path, workers: int) -> bool:
@@ -170,10 +158,10 @@ def test_district_takeover_and_rebalance(
         assert set(per_fault.values()) == {1}
         opened = {t.id for t in got_tickets}
         assert wait_until(
-            lambda: {tid for tid, ev in _notified(hook) if ev == "opened"} == opened, timeout=30
-        ), _notified(hook)
+            lambda: {tid for tid, ev in notified_tickets(hook) if ev == "opened"} == opened, timeout=30
+        ), notified_tickets(hook)
         time.sleep(2.0)
-        assert set(_notified(hook).values()) == {1}, "a notification was sent twice"
+        assert set(notified_tickets(hook).values()) == {1}, "a notification was sent twice"
         for w in workers.values():
             w.stop()
         local = local_reports(tmp_path / name for name in workers)

@@ -303,3 +303,15 @@ def local_reports(data_dirs: Iterable[Path]) -> Counter[tuple[str, str, int]]:
             conn.close()
         seen.update((str(c), str(dv), int(q)) for c, dv, q in rows)
     return seen
+
+
+def notified_tickets(hook: Any) -> Counter[tuple[int, str]]:
+    """(ticket id, event) -> how many times a webhook message (a RobotReceiver's) said it."""
+    seen: Counter[tuple[int, str]] = Counter()
+    for r in hook.received:
+        body: dict[str, Any] = r.body
+        if "ticket" in body:
+            seen[(int(body["ticket"]["id"]), str(body["event"]))] += 1
+        for t in body.get("tickets", []):
+            seen[(int(t["id"]), str(t.get("event", body.get("event", ""))))] += 1
+    return seen
