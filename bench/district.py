@@ -25,7 +25,8 @@ device at its own phase of the interval. Faults, spread over the window:
 What is printed:
 - ingest lag: publish (the report's ts) -> the worker has stored it (the device's `last_seen` in
   PostgreSQL, written by the worker at storage, batched), for every report, p50/p99/max; and the lag as
-  this bench saw it (its poll of PostgreSQL every 2 s: an upper bound, poll period included);
+  this bench saw it (its poll of PostgreSQL every 2 s: an upper bound, poll period included). The
+  reports' ts are whole seconds (bench/agent_report.py), so both include 0-1 s of that rounding;
 - fault -> ticket: injection -> the ticket row in PostgreSQL (this bench polls for new tickets every
   0.25 s; a ticket's own `opened_at` is the fault's time on the device's clock, so it cannot serve),
   p50/p99/max, and whether each fault has exactly one ticket; fault -> the webhook message received
