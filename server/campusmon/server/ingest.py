@@ -809,7 +809,8 @@ class Ingestor:
             self.count("sweeps_behind")
             if self._behind_log.allow("behind", now):
                 _log.warning(
-                    "reports arrive %.0f s late (a backlog in the broker or here): a device's "
+                    "reports arrive %.0f s late (a backlog in the broker or here, or most devices' clocks "
+                    "behind ours): a device's "
                     "silence is counted up to then",
                     late,
                 )
